@@ -1,0 +1,279 @@
+//! Typed configuration read once at start from environment variables.
+//!
+//! Every value is parsed and validated here; a bad value becomes a `ConfigError` that names the
+//! variable, and `main` turns it into one line on stderr and exit code 2.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the configuration comes from: the process environment, or a map in tests.
+pub trait EnvSource {
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl EnvSource for HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        HashMap::get(self, key).cloned().filter(|v| !v.trim().is_empty())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { var, problem: problem.into() }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+/// A secret that never prints: `Debug` shows `***`.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub mode: Mode,
+    pub listen_addr: SocketAddr,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub public_base_url: String,
+    pub secret_key: Secret,
+    pub log_format: LogFormat,
+    pub db_max_connections: u32,
+    pub db_acquire_timeout: Duration,
+    pub db_statement_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub flow_idle_timeout: Duration,
+    pub min_age: u32,
+    pub max_age: u32,
+    /// POSTs per minute allowed from one client IP.
+    pub rate_limit_per_minute: u32,
+    /// How many reverse proxies in front of us append to `X-Forwarded-For`.
+    pub trusted_proxy_hops: usize,
+    pub catalog_path: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let mode = match env.get("APP_ENV").as_deref() {
+            None | Some("development") => Mode::Development,
+            Some("production") => Mode::Production,
+            Some(other) => {
+                return Err(bad("APP_ENV", format!("'{other}' is neither 'development' nor 'production'")));
+            }
+        };
+        let listen_addr: SocketAddr = parse_var(env, "LISTEN_ADDR", "127.0.0.1:8080", "a socket address such as 127.0.0.1:8080")?;
+        let data_dir = PathBuf::from(env.get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = match env.get("DATABASE_URL") {
+            Some(url) => {
+                if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(bad("DATABASE_URL", "must start with sqlite:, postgres:// or postgresql://"));
+                }
+                url
+            }
+            None => format!("sqlite://{}", data_dir.join("normal-form-app.db").display()),
+        };
+        let public_base_url = match env.get("PUBLIC_BASE_URL") {
+            Some(url) => {
+                let url = url.trim_end_matches('/').to_string();
+                if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+                    return Err(bad("PUBLIC_BASE_URL", "must be an absolute http:// or https:// URL"));
+                }
+                url
+            }
+            None if mode == Mode::Production => {
+                return Err(bad("PUBLIC_BASE_URL", "is required when APP_ENV=production"));
+            }
+            None => format!("http://{listen_addr}"),
+        };
+        let secret_key = match env.get("SECRET_KEY") {
+            Some(key) if key.len() >= 32 => Secret(key.into_bytes()),
+            Some(_) => return Err(bad("SECRET_KEY", "must be at least 32 characters long")),
+            None if mode == Mode::Production => {
+                return Err(bad("SECRET_KEY", "is required when APP_ENV=production"));
+            }
+            None => load_or_create_secret(&data_dir)?,
+        };
+        let log_format = match env.get("LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            None => {
+                use std::io::IsTerminal;
+                if std::io::stdout().is_terminal() { LogFormat::Text } else { LogFormat::Json }
+            }
+            Some(other) => return Err(bad("LOG_FORMAT", format!("'{other}' is neither 'json' nor 'text'"))),
+        };
+        let min_age: u32 = parse_var(env, "MIN_AGE", "18", "a whole number of years")?;
+        let max_age: u32 = parse_var(env, "MAX_AGE", "120", "a whole number of years")?;
+        if min_age >= max_age {
+            return Err(bad("MAX_AGE", "must be greater than MIN_AGE"));
+        }
+        let db_max_connections: u32 = parse_var(env, "DB_MAX_CONNECTIONS", "10", "a whole number")?;
+        if db_max_connections == 0 {
+            return Err(bad("DB_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        let rate_limit_per_minute: u32 = parse_var(env, "RATE_LIMIT_PER_MINUTE", "60", "a whole number")?;
+        if rate_limit_per_minute == 0 {
+            return Err(bad("RATE_LIMIT_PER_MINUTE", "must be at least 1"));
+        }
+        Ok(Config {
+            mode,
+            listen_addr,
+            database_url,
+            data_dir,
+            public_base_url,
+            secret_key,
+            log_format,
+            db_max_connections,
+            db_acquire_timeout: seconds(env, "DB_ACQUIRE_TIMEOUT_SECS", "3")?,
+            db_statement_timeout: seconds(env, "DB_STATEMENT_TIMEOUT_SECS", "10")?,
+            shutdown_timeout: seconds(env, "SHUTDOWN_TIMEOUT_SECS", "25")?,
+            flow_idle_timeout: Duration::from_secs(
+                60 * u64::from(parse_var::<u32>(env, "FLOW_IDLE_MINUTES", "60", "a whole number of minutes")?),
+            ),
+            min_age,
+            max_age,
+            rate_limit_per_minute,
+            trusted_proxy_hops: parse_var(env, "TRUSTED_PROXY_HOPS", "0", "a whole number")?,
+            catalog_path: env.get("CATALOG_PATH").map(PathBuf::from),
+        })
+    }
+
+    /// Cookies get `Secure` and the `__Host-` prefix unless we are served over plain HTTP.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_base_url.starts_with("https://")
+    }
+}
+
+fn parse_var<T: std::str::FromStr>(env: &dyn EnvSource, var: &'static str, default: &str, what: &str) -> Result<T, ConfigError> {
+    let raw = env.get(var).unwrap_or_else(|| default.to_string());
+    raw.trim().parse().map_err(|_| bad(var, format!("'{raw}' is not {what}")))
+}
+
+fn seconds(env: &dyn EnvSource, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
+    let secs: u64 = parse_var(env, var, default, "a whole number of seconds")?;
+    if secs == 0 {
+        return Err(bad(var, "must be at least 1 second"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// The embedded default needs no set-up: a random key is generated once and kept in the data
+/// folder, so signed values stay valid across restarts.
+fn load_or_create_secret(data_dir: &Path) -> Result<Secret, ConfigError> {
+    let path = data_dir.join("secret.key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let key = existing.trim();
+        if key.len() >= 32 {
+            return Ok(Secret(key.as_bytes().to_vec()));
+        }
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| bad("DATA_DIR", format!("cannot create {}: {e}", data_dir.display())))?;
+    let key = crate::crypto::random_token(48);
+    write_private(&path, key.as_bytes()).map_err(|e| bad("SECRET_KEY", format!("not set and cannot write {}: {e}", path.display())))?;
+    Ok(Secret(key.into_bytes()))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_need_no_setup() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().to_string_lossy().to_string();
+        let config = Config::from_source(&env(&[("DATA_DIR", &data)])).expect("config");
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8080");
+        assert!(config.database_url.starts_with("sqlite://") && config.database_url.ends_with("normal-form-app.db"));
+        assert!(dir.path().join("secret.key").exists());
+        let again = Config::from_source(&env(&[("DATA_DIR", &data)])).expect("config");
+        assert_eq!(config.secret_key.expose(), again.secret_key.expose(), "the key is persisted");
+        assert_eq!(format!("{:?}", config.secret_key), "***");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases = [
+            ("LISTEN_ADDR", "nowhere"),
+            ("DATABASE_URL", "mysql://x"),
+            ("LOG_FORMAT", "xml"),
+            ("SECRET_KEY", "short"),
+            ("APP_ENV", "staging"),
+            ("PUBLIC_BASE_URL", "ftp://x"),
+            ("DB_MAX_CONNECTIONS", "-1"),
+        ];
+        for (var, value) in cases {
+            let err =
+                Config::from_source(&env(&[(var, value), ("SECRET_KEY", if var == "SECRET_KEY" { value } else { "k".repeat(40).leak() })]))
+                    .expect_err(var);
+            assert_eq!(err.var, var);
+            assert!(err.to_string().starts_with(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn production_requires_secret_and_base_url() {
+        let err = Config::from_source(&env(&[("APP_ENV", "production"), ("PUBLIC_BASE_URL", "https://example.jp")])).expect_err("secret");
+        assert_eq!(err.var, "SECRET_KEY");
+        let err = Config::from_source(&env(&[("APP_ENV", "production"), ("SECRET_KEY", &"k".repeat(40))])).expect_err("url");
+        assert_eq!(err.var, "PUBLIC_BASE_URL");
+    }
+}

@@ -1,0 +1,49 @@
+//! The client's address: the socket peer, or — behind `TRUSTED_PROXY_HOPS` reverse proxies — the
+//! address the outermost trusted proxy saw, read from the right of `X-Forwarded-For`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request};
+
+pub fn client_ip(request: &Request, trusted_hops: usize) -> Option<IpAddr> {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if trusted_hops == 0 {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse().ok())
+        .collect();
+    // Each trusted proxy appends the address it received the request from; the entry written by
+    // the outermost one is `trusted_hops` from the right. Anything left of it is client-supplied.
+    forwarded.len().checked_sub(trusted_hops).and_then(|i| forwarded.get(i).copied()).or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+
+    fn request(xff: &str) -> Request {
+        let mut request = Request::builder().header("x-forwarded-for", xff).body(Body::empty()).expect("request");
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))));
+        request
+    }
+
+    #[test]
+    fn ignores_forwarded_for_unless_proxies_are_trusted() {
+        assert_eq!(client_ip(&request("1.2.3.4"), 0), Some(IpAddr::from([10, 0, 0, 1])));
+    }
+
+    #[test]
+    fn takes_the_address_seen_by_the_outermost_trusted_proxy() {
+        let spoofed = request("6.6.6.6, 1.2.3.4");
+        assert_eq!(client_ip(&spoofed, 1), Some(IpAddr::from([1, 2, 3, 4])));
+        assert_eq!(client_ip(&spoofed, 2), Some(IpAddr::from([6, 6, 6, 6])));
+        assert_eq!(client_ip(&request("garbage"), 1), Some(IpAddr::from([10, 0, 0, 1])));
+    }
+}

@@ -1,0 +1,60 @@
+//! The one error page, and the internal-error type handlers return.
+//!
+//! Internal errors are logged once here, with their cause chain, at ERROR level; the person sees
+//! an opaque Japanese page and never a stack trace or an SQL message.
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = ErrorPage { title, message }.render().unwrap_or_else(|_| title.to_string());
+    (status, Html(body)).into_response()
+}
+
+/// Renders an askama template as an HTML response, or a 500 page if rendering fails.
+pub fn render<T: Template>(status: StatusCode, template: &T) -> Response {
+    match template.render() {
+        Ok(body) => (status, Html(body)).into_response(),
+        Err(err) => AppError::from(anyhow::Error::from(err)).into_response(),
+    }
+}
+
+pub fn too_many_requests(retry_after_secs: u64) -> Response {
+    let mut response = error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "アクセスが集中しています",
+        "短時間に多くの送信がありました。しばらく待ってから、もう一度お試しください。入力済みの内容は保存されています。",
+    );
+    if let Ok(value) = HeaderValue::from_str(&retry_after_secs.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+#[derive(Debug)]
+pub struct AppError(anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for AppError {
+    fn from(err: E) -> Self {
+        AppError(err.into())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        tracing::error!(event = "internal_error", error = format!("{:#}", self.0), "internal error");
+        error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ただいま処理できません",
+            "申し訳ありません。システムで問題が発生しました。入力済みの内容は保存されていますので、時間をおいてもう一度お試しください。",
+        )
+    }
+}

@@ -1,0 +1,46 @@
+//! Gives every request an id (returned as `x-request-id`) and writes one access-log line when it
+//! completes, with `path`, `status` and `latency_ms`. Query strings are never logged: they may
+//! carry personal data.
+
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+/// The id of the request being served, for handlers that mention it to the person (error pages).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// Accept a caller's id (from the load balancer) only if it is short and plain, so it cannot
+/// inject anything into the logs.
+fn incoming_id(request: &Request) -> Option<String> {
+    let value = request.headers().get("x-request-id")?.to_str().ok()?;
+    let plain = !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    plain.then(|| value.to_string())
+}
+
+pub async fn trace_requests(mut request: Request, next: Next) -> Response {
+    let id = incoming_id(&request).unwrap_or_else(|| crate::crypto::random_token(12));
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::error!(status, latency_ms, "request failed");
+        } else {
+            tracing::info!(status, latency_ms, "request completed");
+        }
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}

@@ -1,0 +1,309 @@
+//! The public registration form: お客様情報 → ご住所 → プランの選択 → 確認 → 完了.
+//!
+//! Each step is a server-rendered page that works without JavaScript. A POST saves the step into
+//! the visitor's flow (always, even when a rule fails, so nothing typed is lost) and redirects to
+//! the next step (303), or re-renders the step with the errors (422). Every POST carries the
+//! flow's CSRF token and must come from our own origin.
+
+pub mod fields;
+pub mod flow;
+pub mod pages;
+pub mod password;
+pub mod steps;
+pub mod submit;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use self::flow::{Flow, FlowData, FlowStatus};
+use self::pages::{CompletePage, ConfirmPage, PlanPage, StepPage, progress};
+use self::steps::{FieldError, Input, Rules, Step};
+use crate::crypto::constant_time_eq;
+use crate::http::csrf::same_origin;
+use crate::http::error::{AppError, error_page, render};
+use crate::startup::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/register/customer") }))
+        .route("/register/complete", get(show_complete))
+        .route("/register/restart", post(restart))
+        .route("/register/validate", post(validate_field))
+        .route("/register/{step}", get(show_step).post(save_step))
+}
+
+const EXPIRED_NOTICE: &str = "しばらく操作がなかったため、受付をやり直しました。入力済みの内容は引き継いでいます。";
+const CSRF_NOTICE: &str =
+    "セキュリティ確認のため、送信を受け付けられませんでした。入力内容は保持していますので、もう一度送信してください。";
+const COOKIE_MAX_AGE_SECS: u64 = 7 * 24 * 3600;
+
+/// The flow a request belongs to, and what the response must tell the browser about it.
+struct Visit {
+    flow: Flow,
+    /// Set when a flow was started or restarted: the new token for the cookie.
+    new_token: Option<String>,
+    /// The idle flow this one replaced; the page the person submitted carried its CSRF token.
+    replaced: Option<Flow>,
+}
+
+impl Visit {
+    fn notice(&self) -> Option<&'static str> {
+        self.replaced.as_ref().map(|_| EXPIRED_NOTICE)
+    }
+
+    fn csrf_matches(&self, submitted: &str) -> bool {
+        let expected = self.replaced.as_ref().unwrap_or(&self.flow);
+        !submitted.is_empty() && constant_time_eq(submitted, &expected.csrf_token)
+    }
+
+    /// Adds the cookie (when it changed) to a response.
+    fn respond(&self, state: &AppState, response: impl IntoResponse) -> Response {
+        let mut response = response.into_response();
+        if let Some(token) = &self.new_token {
+            let secure = state.config.secure_cookies();
+            let cookie = format!(
+                "{}={token}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
+                cookie_name(secure),
+                if secure { "; Secure" } else { "" }
+            );
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+        }
+        response
+    }
+}
+
+/// `__Host-` binds the cookie to our exact origin, but browsers accept it only with `Secure`.
+fn cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-nf_flow" } else { "nf_flow" }
+}
+
+fn flow_token(headers: &HeaderMap, secure: bool) -> Option<String> {
+    let name = cookie_name(secure);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// Finds the visitor's flow, restarting it (values kept) when it sat idle too long, or starts a
+/// new one on the first visit.
+async fn visit(state: &AppState, headers: &HeaderMap) -> Result<Visit, AppError> {
+    if let Some(token) = flow_token(headers, state.config.secure_cookies())
+        && let Some(flow) = flow::find_by_token(&state.db, &token).await?
+    {
+        let idle = OffsetDateTime::now_utc() - flow.updated_at;
+        let expired = flow.status == FlowStatus::Expired || (flow.status == FlowStatus::Active && idle > state.config.flow_idle_timeout);
+        if !expired {
+            return Ok(Visit { flow, new_token: None, replaced: None });
+        }
+        let (fresh, token) = flow::restart_expired(&state.db, &flow).await?;
+        return Ok(Visit { flow: fresh, new_token: Some(token), replaced: Some(flow) });
+    }
+    let (flow, token) = flow::create(&state.db, &FlowData::default(), None).await?;
+    Ok(Visit { flow, new_token: Some(token), replaced: None })
+}
+
+fn rules(state: &AppState) -> Rules<'_> {
+    Rules { min_age: state.config.min_age, max_age: state.config.max_age, today: fields::today_in_japan(), catalog: &state.catalog }
+}
+
+fn see_other(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+fn not_found() -> Response {
+    error_page(StatusCode::NOT_FOUND, "ページが見つかりません", "お探しのページは見つかりませんでした。")
+}
+
+/// Renders a step with the given values and errors.
+fn step_page(
+    state: &AppState,
+    step: Step,
+    status: StatusCode,
+    data: &FlowData,
+    errors: Vec<FieldError>,
+    flow: &Flow,
+    notice: Option<&'static str>,
+) -> Response {
+    match step {
+        Step::Customer | Step::Address => {
+            let mut page = StepPage::new(step, data, errors, flow.has_password, &flow.csrf_token);
+            page.notice = notice;
+            render(status, &page)
+        }
+        Step::Plan => {
+            let mut page = PlanPage::new(&state.catalog, data, errors, &flow.csrf_token);
+            page.notice = notice;
+            render(status, &page)
+        }
+        Step::Confirm => {
+            let mut page = ConfirmPage::new(&state.catalog, data, errors, &flow.csrf_token);
+            page.notice = notice;
+            render(status, &page)
+        }
+    }
+}
+
+async fn show_step(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Result<Response, AppError> {
+    let Some(step) = Step::from_slug(&slug) else { return Ok(not_found()) };
+    let visit = visit(&state, &headers).await?;
+    let flow = &visit.flow;
+    if flow.status == FlowStatus::Completed {
+        return Ok(visit.respond(&state, see_other("/register/complete")));
+    }
+    if let Some(earlier) = step.blocked_by(&flow.data) {
+        return Ok(visit.respond(&state, see_other(&earlier.path())));
+    }
+    let page = step_page(&state, step, StatusCode::OK, &flow.data, Vec::new(), flow, visit.notice());
+    Ok(visit.respond(&state, page))
+}
+
+async fn save_step(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    let Some(step) = Step::from_slug(&slug) else { return Ok(not_found()) };
+    let input = Input::parse(&body);
+    let visit = visit(&state, &headers).await?;
+    let flow = &visit.flow;
+    let rules = rules(&state);
+
+    if !visit.csrf_matches(input.get("csrf_token")) || !same_origin(&headers, &state.config.public_base_url) {
+        tracing::warn!(category = "SECURITY", event = "csrf_failure", step = step.slug(), "SECURITY CSRF check failed");
+        // Show the step again with what was typed (not saved) and a valid token.
+        let mut data = flow.data.clone();
+        steps::apply(step, &mut data, &input, flow.has_password, &rules);
+        let page = step_page(&state, step, StatusCode::FORBIDDEN, &data, Vec::new(), flow, Some(CSRF_NOTICE));
+        return Ok(visit.respond(&state, page));
+    }
+    if flow.status == FlowStatus::Completed {
+        // A reloaded or repeated final POST: the registration exists; show its 完了 page.
+        return Ok(visit.respond(&state, see_other("/register/complete")));
+    }
+
+    let going_back = input.get("action") == "back";
+    if step == Step::Confirm {
+        return confirm(&state, visit, &input, going_back, &rules).await;
+    }
+
+    let mut data = flow.data.clone();
+    let applied = steps::apply(step, &mut data, &input, flow.has_password, &rules);
+    let new_hash = match applied.new_password {
+        Some(password) => Some(state.hasher.hash(password).await?),
+        None => None,
+    };
+    flow::save(&state.db, flow.id, &data, new_hash.as_deref()).await?;
+
+    if going_back {
+        let previous = step.previous().unwrap_or(step);
+        return Ok(visit.respond(&state, see_other(&previous.path())));
+    }
+    if !applied.errors.is_empty() {
+        let mut flow = flow.clone();
+        flow.has_password |= new_hash.is_some();
+        let page = step_page(&state, step, StatusCode::UNPROCESSABLE_ENTITY, &data, applied.errors, &flow, visit.notice());
+        return Ok(visit.respond(&state, page));
+    }
+    let next = step.next().unwrap_or(Step::Confirm);
+    Ok(visit.respond(&state, see_other(&next.path())))
+}
+
+async fn confirm(state: &AppState, visit: Visit, input: &Input, going_back: bool, rules: &Rules<'_>) -> Result<Response, AppError> {
+    let flow = &visit.flow;
+    if going_back {
+        return Ok(visit.respond(state, see_other(&Step::Plan.path())));
+    }
+    if let Some(earlier) = Step::Confirm.blocked_by(&flow.data) {
+        return Ok(visit.respond(state, see_other(&earlier.path())));
+    }
+    if input.get("agree") != "yes" {
+        let errors = vec![FieldError {
+            field: "agree", message: "登録には、利用規約・個人情報の取扱いへの同意が必要です。".into()
+        }];
+        let page = step_page(state, Step::Confirm, StatusCode::UNPROCESSABLE_ENTITY, &flow.data, errors, flow, visit.notice());
+        return Ok(visit.respond(state, page));
+    }
+    match submit::submit(&state.db, flow, rules).await? {
+        submit::Outcome::Registered(_) => Ok(visit.respond(state, see_other("/register/complete"))),
+        submit::Outcome::Revisit(step) => {
+            let mut data = flow.data.clone();
+            match step {
+                Step::Customer => data.customer_done = false,
+                Step::Address => data.address_done = false,
+                _ => data.plan_done = false,
+            }
+            flow::save(&state.db, flow.id, &data, None).await?;
+            Ok(visit.respond(state, see_other(&step.path())))
+        }
+    }
+}
+
+async fn show_complete(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let visit = visit(&state, &headers).await?;
+    let flow = &visit.flow;
+    let (FlowStatus::Completed, Some(number)) = (flow.status, &flow.registration_number) else {
+        let step = Step::Confirm.blocked_by(&flow.data).unwrap_or(Step::Confirm);
+        return Ok(visit.respond(&state, see_other(&step.path())));
+    };
+    let page = CompletePage {
+        progress: progress(),
+        current: Step::ALL.len() + 1,
+        registration_number: number.clone(),
+        csrf_token: flow.csrf_token.clone(),
+    };
+    Ok(visit.respond(&state, render(StatusCode::OK, &page)))
+}
+
+/// 「別の方を登録する」: a fresh, empty flow.
+async fn restart(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    let input = Input::parse(&body);
+    let visit = visit(&state, &headers).await?;
+    if !visit.csrf_matches(input.get("csrf_token")) || !same_origin(&headers, &state.config.public_base_url) {
+        tracing::warn!(category = "SECURITY", event = "csrf_failure", step = "restart", "SECURITY CSRF check failed");
+        return Ok(error_page(StatusCode::FORBIDDEN, "送信を受け付けられませんでした", CSRF_NOTICE));
+    }
+    let (flow, token) = flow::create(&state.db, &FlowData::default(), None).await?;
+    let fresh = Visit { flow, new_token: Some(token), replaced: None };
+    Ok(fresh.respond(&state, see_other(&Step::Customer.path())))
+}
+
+#[derive(Serialize)]
+struct FieldCheck {
+    ok: bool,
+    value: String,
+    message: String,
+}
+
+/// Inline check for the browser script: the same rule the step applies, one field at a time.
+/// Stateless (nothing is saved), but still bound to the visitor's flow by its CSRF token.
+async fn validate_field(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    let input = Input::parse(&body);
+    let Some(token) = flow_token(&headers, state.config.secure_cookies()) else {
+        return Ok(StatusCode::FORBIDDEN.into_response());
+    };
+    let Some(flow) = flow::find_by_token(&state.db, &token).await? else {
+        return Ok(StatusCode::FORBIDDEN.into_response());
+    };
+    let csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !constant_time_eq(csrf, &flow.csrf_token) || !same_origin(&headers, &state.config.public_base_url) {
+        tracing::warn!(category = "SECURITY", event = "csrf_failure", step = "validate", "SECURITY CSRF check failed");
+        return Ok(StatusCode::FORBIDDEN.into_response());
+    }
+    let email = steps::email_for_rules(input.get("email"));
+    let check = match steps::check_field(input.get("field"), input.get("value"), &email, &rules(&state)) {
+        Some(Ok(value)) => FieldCheck { ok: true, value, message: String::new() },
+        Some(Err(message)) => FieldCheck { ok: false, value: fields::normalize_text(input.get("value")), message },
+        None => return Ok(StatusCode::UNPROCESSABLE_ENTITY.into_response()),
+    };
+    Ok(axum::Json(check).into_response())
+}

@@ -1,0 +1,109 @@
+//! Passwords: the rules (length, not a common breached password, not the email's local part) and
+//! Argon2id hashing with OWASP's parameters, run on the blocking pool so the async executor keeps
+//! serving other requests.
+
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock};
+
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
+use tokio::sync::Semaphore;
+
+use super::fields::Rule;
+
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("../../assets/common-passwords.txt").lines().filter(|l| !l.is_empty()).collect());
+
+pub const MIN_CHARS: usize = 8;
+pub const MAX_CHARS: usize = 128;
+
+/// Rules from NIST SP 800-63B: a length range, no composition rules, and no password that is
+/// known from breaches or built from the person's own address.
+pub fn check(password: &str, email: &str) -> Rule<()> {
+    let chars = password.chars().count();
+    if chars == 0 {
+        return Err("パスワードを入力してください。".into());
+    }
+    if chars < MIN_CHARS {
+        return Err(format!("パスワードは{MIN_CHARS}文字以上で入力してください。"));
+    }
+    if chars > MAX_CHARS {
+        return Err(format!("パスワードは{MAX_CHARS}文字以内で入力してください。"));
+    }
+    if COMMON_PASSWORDS.contains(password.to_lowercase().as_str()) {
+        return Err("このパスワードは流出したパスワードの一覧に含まれているため使えません。推測されにくいものにしてください。".into());
+    }
+    let local = email.split('@').next().unwrap_or_default();
+    // Very short local parts (“a@…”) would forbid too much; three characters is already a name.
+    if local.chars().count() >= 3 && password.to_lowercase().contains(local) {
+        return Err("パスワードにメールアドレスの一部を含めないでください。".into());
+    }
+    Ok(())
+}
+
+fn argon2() -> Argon2<'static> {
+    // OWASP: m = 19 MiB, t = 2, p = 1.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes on the blocking pool, at most one hash per core at a time, so a burst of sign-ups queues
+/// instead of oversubscribing the CPU.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+}
+
+impl Default for PasswordHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PasswordHasher {
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        PasswordHasher { permits: Arc::new(Semaphore::new(cores)) }
+    }
+
+    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+        let _permit = self.permits.acquire().await?;
+        let hash = tokio::task::spawn_blocking(move || {
+            let hash: Result<PasswordHash, _> = argon2().hash_password(password.as_bytes());
+            hash.map(|h| h.to_string()).map_err(|e| anyhow::anyhow!("argon2: {e}"))
+        })
+        .await??;
+        Ok(hash)
+    }
+
+    pub async fn verify(&self, password: String, hash: String) -> anyhow::Result<bool> {
+        let _permit = self.permits.acquire().await?;
+        let ok = tokio::task::spawn_blocking(move || argon2().verify_password(password.as_bytes(), hash.as_str()).is_ok()).await?;
+        Ok(ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules() {
+        assert!(COMMON_PASSWORDS.len() >= 10_000);
+        assert!(check("correct-horse-battery-42", "taro@example.jp").is_ok());
+        assert!(check("", "taro@example.jp").is_err());
+        assert!(check("short", "taro@example.jp").is_err());
+        assert!(check(&"x".repeat(129), "taro@example.jp").is_err());
+        assert!(check(&"長い日本語のパスフレーズ".repeat(10), "taro@example.jp").is_ok(), "counts characters, not bytes");
+        assert!(check("Password123", "taro@example.jp").expect_err("breached").contains("流出"));
+        assert!(check("my-taroyamada-secret", "taroyamada@example.jp").expect_err("local part").contains("メールアドレス"));
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_with_owasp_parameters() {
+        let hasher = PasswordHasher::new();
+        let hash = hasher.hash("correct-horse-battery-42".into()).await.expect("hash");
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(hasher.verify("correct-horse-battery-42".into(), hash.clone()).await.expect("verify"));
+        assert!(!hasher.verify("wrong-password".into(), hash).await.expect("verify"));
+    }
+}

@@ -1,0 +1,122 @@
+//! The final submit: one transaction that claims the flow, creates the `users` row and records
+//! the 受付番号. Idempotent and race-safe: a double click, a reloaded POST or two tabs find the
+//! flow already claimed and get the same 受付番号; two flows with one email get one row, because
+//! the unique index on the normalised email decides.
+
+use rand::Rng;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::flow::Flow;
+use super::steps::{Rules, Step, recheck};
+use crate::db::{Db, is_unique_violation};
+use crate::with_pool;
+
+pub enum Outcome {
+    /// Registered now, registered earlier by this same flow, or — indistinguishable to the
+    /// person — the email already belonged to a member and no row was created.
+    Registered(String),
+    /// A stored value no longer passes its rule; the person is sent back to this step.
+    Revisit(Step),
+}
+
+/// Crockford-like alphabet without 0/O and 1/I/L, which people misread on the phone.
+const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+/// `XXXX-XXXX-XXXX`: 12 random symbols (~59 bits), so numbers cannot be guessed in sequence.
+pub fn new_registration_number() -> String {
+    let mut rng = rand::rng();
+    let symbols: Vec<char> = (0..12).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    symbols.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+}
+
+pub async fn submit(db: &Db, flow: &Flow, rules: &Rules<'_>) -> anyhow::Result<Outcome> {
+    if let Err(step) = recheck(&flow.data, flow.has_password, rules) {
+        return Ok(Outcome::Revisit(step));
+    }
+    // A clash of random 受付番号 is astronomically rare; the unique index catches it and we draw again.
+    for _ in 0..3 {
+        match claim_and_register(db, flow).await {
+            Err(err) if is_unique_violation(&err) => continue,
+            other => return Ok(Outcome::Registered(other?)),
+        }
+    }
+    anyhow::bail!("could not draw an unused registration number")
+}
+
+async fn claim_and_register(db: &Db, flow: &Flow) -> Result<String, sqlx::Error> {
+    let data = &flow.data;
+    let number = new_registration_number();
+    let now = OffsetDateTime::now_utc();
+    let birth_date = time::Date::parse(data.get("birth_date"), format_description!("[year]-[month]-[day]"))
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        // Claiming first matters: the UPDATE takes the row lock (PostgreSQL) or the write lock
+        // (SQLite), so a concurrent submit of this flow waits here and then matches no row.
+        let claimed: Option<Option<String>> = sqlx::query_scalar(
+            "UPDATE user_sessions SET status = 'completed', completed_at = $1, updated_at = $1, registration_number = $2 \
+             WHERE id = $3 AND status = 'active' RETURNING password_hash",
+        )
+        .bind(now)
+        .bind(&number)
+        .bind(flow.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(Some(password_hash)) = claimed else {
+            tx.rollback().await?;
+            let earlier: Option<String> =
+                sqlx::query_scalar("SELECT registration_number FROM user_sessions WHERE id = $1").bind(flow.id).fetch_one(pool).await?;
+            return earlier.ok_or(sqlx::Error::RowNotFound);
+        };
+        let user_id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO users (registration_number, email, password_hash, family_name, given_name, family_name_kana, \
+             given_name_kana, phone, birth_date, postal_code, prefecture, city, street, building, plan_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             ON CONFLICT (email) DO NOTHING RETURNING id",
+        )
+        .bind(&number)
+        .bind(data.get("email"))
+        .bind(&password_hash)
+        .bind(data.get("family_name"))
+        .bind(data.get("given_name"))
+        .bind(data.get("family_name_kana"))
+        .bind(data.get("given_name_kana"))
+        .bind(data.get("phone"))
+        .bind(birth_date)
+        .bind(data.get("postal_code"))
+        .bind(data.get("prefecture"))
+        .bind(data.get("city"))
+        .bind(data.get("street"))
+        .bind(data.get("building"))
+        .bind(data.get("plan_id"))
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match user_id {
+            Some(user_id) => {
+                sqlx::query("UPDATE user_sessions SET user_id = $1 WHERE id = $2").bind(user_id).bind(flow.id).execute(&mut *tx).await?;
+            }
+            None => {
+                // Already a member: no second row, and the person sees the same 完了 page.
+                tracing::info!(event = "registration_duplicate_email", flow_id = flow.id, "submitted email is already registered");
+            }
+        }
+        tx.commit().await?;
+        Ok(number)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_numbers_are_readable_and_random() {
+        let a = new_registration_number();
+        assert_eq!(a.len(), 14);
+        assert!(a.chars().all(|c| c == '-' || ALPHABET.contains(&(c as u8))), "{a}");
+        let many: std::collections::HashSet<String> = (0..1000).map(|_| new_registration_number()).collect();
+        assert_eq!(many.len(), 1000);
+    }
+}

@@ -1,0 +1,174 @@
+//! Builds the application from its configuration, binds the listener and serves until a shutdown
+//! signal, draining in-flight requests for at most `SHUTDOWN_TIMEOUT_SECS`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::db::{Db, PoolSettings};
+use crate::http::rate_limit::RateLimits;
+use crate::http::{rate_limit, request_log, security_headers};
+use crate::registration;
+use crate::registration::password::PasswordHasher;
+
+/// Form posts are small; anything larger is refused with 413 before it is read.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub catalog: Arc<Catalog>,
+    pub rate_limits: RateLimits,
+    pub hasher: PasswordHasher,
+    pub started_at: Instant,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(crate::health::health))
+        .route("/health/live", get(crate::health::live))
+        .merge(registration::routes())
+        .merge(crate::assets::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_state_changes))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers::add_security_headers))
+        .layer(axum::middleware::from_fn(request_log::trace_requests))
+        .with_state(state)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects the database, applies migrations and binds `LISTEN_ADDR` (port 0 picks a free one).
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let db = Db::connect(&config.database_url, &PoolSettings::from(&config))?;
+        if let Err(err) = db.migrate().await {
+            // Start anyway when the database is unreachable: /health answers 503 until it is
+            // back, and the migrations are retried in the background. Any other error is fatal.
+            if !err.is_unreachable() {
+                return Err(err).context("applying database migrations");
+            }
+            tracing::error!(event = "migrations_deferred", error = %err, "database unreachable at start; will retry migrations");
+            tokio::spawn(retry_migrations(db.clone()));
+        }
+        let catalog = match &config.catalog_path {
+            Some(path) => Catalog::load(path)?,
+            None => Catalog::embedded()?,
+        };
+        let listener =
+            TcpListener::bind(config.listen_addr).await.with_context(|| format!("LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
+        let state = AppState {
+            rate_limits: RateLimits::new(config.rate_limit_per_minute),
+            hasher: PasswordHasher::new(),
+            config: Arc::new(config),
+            db,
+            catalog: Arc::new(catalog),
+            started_at: Instant::now(),
+        };
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.state.config.listen_addr)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
+    /// (bounded by the configured timeout) and closes the database pool.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Application { listener, state } = self;
+        let drain_timeout = state.config.shutdown_timeout;
+        let db = state.db.clone();
+        let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let shutting_down = Arc::new(Notify::new());
+        let signal = shutting_down.clone();
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!(event = "shutdown_started", "shutdown signal received; draining in-flight requests");
+            signal.notify_one();
+        });
+        let mut server = std::pin::pin!(server.into_future());
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = shutting_down.notified() => match tokio::time::timeout(drain_timeout, &mut server).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!(event = "shutdown_drain_timeout", "in-flight requests did not finish in time");
+                    Ok(())
+                }
+            },
+        };
+        housekeeping.abort();
+        db.close().await;
+        tracing::info!(event = "shutdown_complete", "stopped");
+        result
+    }
+}
+
+async fn retry_migrations(db: Db) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        match db.migrate().await {
+            Ok(()) => {
+                tracing::info!(event = "migrations_applied", "database reachable again; migrations applied");
+                return;
+            }
+            Err(err) if err.is_unreachable() => continue,
+            Err(err) => {
+                tracing::error!(event = "migrations_failed", error = %err, "applying database migrations failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Periodic chores every instance runs.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        state.rate_limits.forget_idle_clients();
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

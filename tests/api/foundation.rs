@@ -1,0 +1,171 @@
+//! Health, headers, limits: the service's foundation on both backends.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use crate::helpers::{Backend, spawn_app_with, wait_until};
+use crate::on_both_backends;
+
+on_both_backends! {
+    async fn health_reports_ok_with_database_check(app) {
+        let response = app.get("/health").await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(body["checks"]["database"]["status"], "ok");
+        assert!(body["checks"]["database"]["latency_ms"].as_f64().is_some());
+        assert!(body["uptime_seconds"].as_u64().is_some());
+        let live = app.get("/health/live").await;
+        assert_eq!(live.status(), 200);
+    }
+
+    async fn every_response_carries_security_headers_and_a_request_id(app) {
+        for path in ["/health", "/register/customer", "/no-such-page"] {
+            let response = app.get(path).await;
+            let headers = response.headers();
+            let csp = headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+            assert_eq!(headers.get("x-content-type-options").map(|v| v.as_bytes()), Some(&b"nosniff"[..]), "{path}");
+            assert!(headers.contains_key("referrer-policy"), "{path}");
+            assert!(headers.get("x-request-id").is_some_and(|v| !v.is_empty()), "{path}");
+            assert!(!headers.contains_key("strict-transport-security"), "no HSTS over plain HTTP");
+        }
+        let form = app.get("/register/customer").await;
+        assert_eq!(form.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+        let missing = app.get("/register/nowhere").await;
+        assert_eq!(missing.status(), 404);
+        assert!(missing.text().await.expect("body").contains("ページが見つかりません"));
+    }
+
+    async fn bodies_over_64_kib_are_refused_with_413(app) {
+        let big = "a".repeat(70 * 1024);
+        let response = app.client.post(app.url("/register/customer"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("family_name={big}"))
+            .send().await.expect("post");
+        assert_eq!(response.status(), 413);
+        let users: i64 = normal_form_app::with_pool!(&app.db, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await).expect("count");
+        assert_eq!(users, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_is_sent_when_served_over_https() {
+    let app = spawn_app_with(Backend::Sqlite, &[("PUBLIC_BASE_URL", "https://form.example.jp")]).await;
+    let response = app.get("/health").await;
+    assert!(response.headers().get("strict-transport-security").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_over_the_rate_limit_get_429_with_retry_after() {
+    let app = spawn_app_with(Backend::Sqlite, &[("RATE_LIMIT_PER_MINUTE", "3")]).await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(app.post("/register/customer", &[("family_name", "山田")]).await);
+    }
+    let limited = statuses.pop().expect("response");
+    assert_eq!(limited.status(), 429);
+    let retry_after: u64 =
+        limited.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).expect("Retry-After");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert!(limited.text().await.expect("body").contains("しばらく待ってから"));
+    assert_eq!(statuses[0].status(), 403, "under the limit the request is handled (here: no CSRF token)");
+    // Reading is never limited.
+    assert_eq!(app.get("/register/customer").await.status(), 200);
+}
+
+/// A TCP proxy in front of PostgreSQL that the test can switch off (connections refused and cut)
+/// or make hang (accepts, never answers), as if the database died or froze.
+struct DatabaseProxy {
+    address: SocketAddr,
+    mode: Arc<AtomicU8>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+const FORWARD: u8 = 0;
+const REFUSE: u8 = 1;
+const HANG: u8 = 2;
+
+impl DatabaseProxy {
+    async fn start(upstream: SocketAddr) -> DatabaseProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let address = listener.local_addr().expect("addr");
+        let mode = Arc::new(AtomicU8::new(FORWARD));
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (m, c) = (mode.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                match m.load(Ordering::SeqCst) {
+                    REFUSE => drop(client),
+                    HANG => c.lock().await.push(tokio::spawn(async move {
+                        let _held = client;
+                        std::future::pending::<()>().await;
+                    })),
+                    _ => c.lock().await.push(tokio::spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    })),
+                }
+            }
+        });
+        DatabaseProxy { address, mode, connections }
+    }
+
+    async fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+        for connection in self.connections.lock().await.drain(..) {
+            connection.abort();
+        }
+    }
+}
+
+async fn timed_health(app: &crate::helpers::TestApp) -> (u16, serde_json::Value, Duration) {
+    let started = Instant::now();
+    let response = app.get("/health").await;
+    let status = response.status().as_u16();
+    let body = response.json().await.expect("health json");
+    (status, body, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_503_within_2s_when_postgres_is_down_or_hangs_and_recovers_by_itself() {
+    let url = crate::helpers::fresh_postgres_database().await;
+    let proxy = DatabaseProxy::start("127.0.0.1:5432".parse().expect("addr")).await;
+    let proxied = url.replacen("127.0.0.1:5432", &proxy.address.to_string(), 1);
+    assert_ne!(url, proxied, "TEST_DATABASE_URL must point at 127.0.0.1:5432 for this test");
+    let app = spawn_app_with(Backend::Postgres, &[("DATABASE_URL", proxied.as_str())]).await;
+    let (status, _, _) = timed_health(&app).await;
+    assert_eq!(status, 200);
+
+    for mode in [REFUSE, HANG] {
+        proxy.set(mode).await;
+        let (status, body, elapsed) = timed_health(&app).await;
+        assert_eq!(status, 503, "mode {mode}: {body}");
+        assert!(elapsed < Duration::from_secs(2), "mode {mode}: answered after {elapsed:?}");
+        assert_eq!(body["status"], "unavailable");
+        assert_eq!(body["checks"]["database"]["status"], "down");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"), "same shape as 200");
+    }
+
+    proxy.set(FORWARD).await;
+    let recovered = wait_until(Duration::from_secs(15), || async { app.get("/health").await.status() == 200 }).await;
+    assert!(recovered, "/health returns to 200 without a restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_and_reports_503_when_postgres_is_unreachable_at_start() {
+    let app =
+        spawn_app_with(Backend::Sqlite, &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nowhere"), ("DB_ACQUIRE_TIMEOUT_SECS", "1")])
+            .await;
+    let (status, body, elapsed) = timed_health(&app).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(elapsed < Duration::from_secs(2));
+}

@@ -1,0 +1,10 @@
+//! Integration tests: each starts the real server on a random port against its own fresh
+//! database. Storage tests run once on SQLite and once on PostgreSQL (`TEST_DATABASE_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/postgres`; a throw-away database per test).
+
+mod helpers;
+
+mod foundation;
+mod process;
+mod registration;
+mod runbook;
