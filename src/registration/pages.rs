@@ -10,7 +10,9 @@ use crate::catalog::Catalog;
 pub type Progress = Vec<(usize, &'static str)>;
 
 pub fn progress() -> Progress {
-    Step::ALL.iter().map(|s| (s.number(), s.title())).chain([(Step::ALL.len() + 1, "完了")]).collect()
+    // Short names: five of them must fit a 360 px phone screen on one line each.
+    let short = |step: Step| if step == Step::Plan { "プラン" } else { step.title() };
+    Step::ALL.iter().map(|s| (s.number(), short(*s))).chain([(Step::ALL.len() + 1, "完了")]).collect()
 }
 
 pub struct FieldView {
