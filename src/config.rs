@@ -67,6 +67,25 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// One external API: its URL (absent: the embedded provider), timeout and forced fallback.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub url: Option<String>,
+    pub timeout: Duration,
+    pub force_fallback: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExternalConfig {
+    pub address: ApiConfig,
+    pub inventory: ApiConfig,
+    pub region: ApiConfig,
+    pub retries: usize,
+    pub breaker_threshold: u32,
+    pub breaker_open_for: Duration,
+    pub region_recheck_interval: Duration,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub mode: Mode,
@@ -88,6 +107,9 @@ pub struct Config {
     /// How many reverse proxies in front of us append to `X-Forwarded-For`.
     pub trusted_proxy_hops: usize,
     pub catalog_path: Option<PathBuf>,
+    pub external: ExternalConfig,
+    /// At or below this many units a plan shows 残りわずか.
+    pub low_stock_threshold: i64,
 }
 
 impl Config {
@@ -177,6 +199,16 @@ impl Config {
             rate_limit_per_minute,
             trusted_proxy_hops: parse_var(env, "TRUSTED_PROXY_HOPS", "0", "a whole number")?,
             catalog_path: env.get("CATALOG_PATH").map(PathBuf::from),
+            external: ExternalConfig {
+                address: api_config(env, ["ADDRESS_API_URL", "ADDRESS_API_TIMEOUT_MS", "FORCE_FALLBACK_ADDRESS"])?,
+                inventory: api_config(env, ["INVENTORY_API_URL", "INVENTORY_API_TIMEOUT_MS", "FORCE_FALLBACK_INVENTORY"])?,
+                region: api_config(env, ["REGION_API_URL", "REGION_API_TIMEOUT_MS", "FORCE_FALLBACK_REGION"])?,
+                retries: parse_var(env, "EXTERNAL_API_RETRIES", "2", "a whole number")?,
+                breaker_threshold: parse_var(env, "EXTERNAL_API_BREAKER_THRESHOLD", "5", "a whole number")?,
+                breaker_open_for: seconds(env, "EXTERNAL_API_BREAKER_OPEN_SECS", "30")?,
+                region_recheck_interval: seconds(env, "REGION_RECHECK_INTERVAL_SECS", "60")?,
+            },
+            low_stock_threshold: parse_var(env, "LOW_STOCK_THRESHOLD", "10", "a whole number")?,
         })
     }
 
@@ -184,6 +216,25 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.public_base_url.starts_with("https://")
     }
+}
+
+/// `{NAME}_API_URL`, `{NAME}_API_TIMEOUT_MS` (default 2000) and `FORCE_FALLBACK_{NAME}`.
+fn api_config(env: &dyn EnvSource, [url_var, timeout_var, force_var]: [&'static str; 3]) -> Result<ApiConfig, ConfigError> {
+    let url = match env.get(url_var) {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url.trim_end_matches('/').to_string()),
+        Some(url) => return Err(bad(url_var, format!("'{url}' is not an http:// or https:// URL"))),
+        None => None,
+    };
+    let timeout_ms: u64 = parse_var(env, timeout_var, "2000", "a whole number of milliseconds")?;
+    if timeout_ms == 0 {
+        return Err(bad(timeout_var, "must be at least 1"));
+    }
+    let force_fallback = match env.get(force_var).as_deref() {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") => true,
+        Some(other) => return Err(bad(force_var, format!("'{other}' is neither 1 nor 0"))),
+    };
+    Ok(ApiConfig { url, timeout: Duration::from_millis(timeout_ms), force_fallback })
 }
 
 fn parse_var<T: std::str::FromStr>(env: &dyn EnvSource, var: &'static str, default: &str, what: &str) -> Result<T, ConfigError> {

@@ -19,6 +19,8 @@ pub struct Health {
     version: &'static str,
     uptime_seconds: u64,
     checks: Checks,
+    /// External APIs: reported here, but never a reason for 503 (the form has fallbacks).
+    external_apis: Vec<crate::apis::ApiStatus>,
 }
 
 #[derive(Serialize)]
@@ -52,11 +54,13 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     };
     let database = DatabaseCheck { status: if error.is_none() { "ok" } else { "down" }, backend: state.db.backend(), latency_ms, error };
     let healthy = database.error.is_none();
+    metrics::gauge!("nfa_database_up").set(if healthy { 1.0 } else { 0.0 });
     let body = Health {
         status: if healthy { "ok" } else { "unavailable" },
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started_at.elapsed().as_secs(),
         checks: Checks { database },
+        external_apis: state.apis.statuses(&state.config),
     };
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body))

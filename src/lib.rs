@@ -1,13 +1,18 @@
 //! normal-form-app: a member-registration web form service (会員登録webフォーム).
 
+pub mod apis;
 pub mod assets;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod external;
 pub mod health;
 pub mod http;
+pub mod inventory;
+pub mod metrics;
+pub mod region;
 pub mod registration;
 pub mod startup;
 pub mod telemetry;

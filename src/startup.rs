@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower_http::limit::RequestBodyLimitLayer;
 
+use crate::apis::Apis;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::{Db, PoolSettings};
@@ -32,6 +33,7 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub rate_limits: RateLimits,
     pub hasher: PasswordHasher,
+    pub apis: Arc<Apis>,
     pub started_at: Instant,
 }
 
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(crate::health::health))
         .route("/health/live", get(crate::health::live))
+        .route("/metrics", get(crate::metrics::render))
         .merge(registration::routes())
         .merge(crate::assets::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_state_changes))
@@ -57,6 +60,7 @@ pub struct Application {
 impl Application {
     /// Connects the database, applies migrations and binds `LISTEN_ADDR` (port 0 picks a free one).
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        crate::external::install_crypto_provider();
         let db = Db::connect(&config.database_url, &PoolSettings::from(&config))?;
         if let Err(err) = db.migrate().await {
             // Start anyway when the database is unreachable: /health answers 503 until it is
@@ -67,10 +71,15 @@ impl Application {
             tracing::error!(event = "migrations_deferred", error = %err, "database unreachable at start; will retry migrations");
             tokio::spawn(retry_migrations(db.clone()));
         }
-        let catalog = match &config.catalog_path {
+        let catalog = Arc::new(match &config.catalog_path {
             Some(path) => Catalog::load(path)?,
             None => Catalog::embedded()?,
-        };
+        });
+        if let Err(err) = crate::inventory::seed_stock(&db, &catalog).await {
+            tracing::error!(event = "stock_seed_deferred", error = %err, "could not seed plan stock; will retry in the background");
+        }
+        crate::metrics::install();
+        let apis = Arc::new(Apis::from_config(&config, &db, &catalog)?);
         let listener =
             TcpListener::bind(config.listen_addr).await.with_context(|| format!("LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
         let state = AppState {
@@ -78,7 +87,8 @@ impl Application {
             hasher: PasswordHasher::new(),
             config: Arc::new(config),
             db,
-            catalog: Arc::new(catalog),
+            catalog,
+            apis,
             started_at: Instant::now(),
         };
         Ok(Application { listener, state })
@@ -144,10 +154,24 @@ async fn retry_migrations(db: Db) {
 
 /// Periodic chores every instance runs.
 async fn housekeeping(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut minute = tokio::time::interval(Duration::from_secs(60));
+    let mut recheck = tokio::time::interval(state.config.external.region_recheck_interval);
     loop {
-        tick.tick().await;
-        state.rate_limits.forget_idle_clients();
+        tokio::select! {
+            _ = minute.tick() => {
+                state.rate_limits.forget_idle_clients();
+                if let Err(err) = crate::inventory::seed_stock(&state.db, &state.catalog).await {
+                    tracing::error!(event = "stock_seed_failed", error = %err, "could not seed plan stock");
+                }
+            }
+            _ = recheck.tick() => match crate::region::recheck_unchecked(&state.db, &state.apis.region, 100).await {
+                Ok(summary) if summary != Default::default() => {
+                    tracing::info!(event = "region_recheck", eligible = summary.eligible, to_review = summary.to_review, "re-checked region-unchecked registrations");
+                }
+                Ok(_) => {}
+                Err(err) => tracing::error!(event = "region_recheck_failed", error = %err, "region re-check failed"),
+            },
+        }
     }
 }
 

@@ -57,6 +57,7 @@ pub async fn limit_state_changes(State(state): State<AppState>, request: Request
         Ok(()) => next.run(request).await,
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
+            metrics::counter!("nfa_security_rate_limited_total").increment(1);
             tracing::warn!(category = "SECURITY", event = "rate_limited", client_network = network_of(ip), "SECURITY rate limit exceeded");
             too_many_requests(wait.as_secs() + 1)
         }

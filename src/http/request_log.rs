@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -26,12 +26,24 @@ pub async fn trace_requests(mut request: Request, next: Next) -> Response {
     let id = incoming_id(&request).unwrap_or_else(|| crate::crypto::random_token(12));
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    // The route template, not the raw path, keeps the metric's label set bounded.
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_string();
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     let status = response.status().as_u16();
+    let status_class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    let labels = [("route", route), ("method", method.to_string()), ("status_class", status_class.to_string())];
+    metrics::counter!("nfa_http_requests_total", &labels).increment(1);
+    metrics::histogram!("nfa_http_request_duration_seconds", &labels).record(latency_ms / 1000.0);
     span.in_scope(|| {
         if status >= 500 {
             tracing::error!(status, latency_ms, "request failed");

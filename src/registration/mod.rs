@@ -9,12 +9,13 @@ pub mod fields;
 pub mod flow;
 pub mod pages;
 pub mod password;
+pub mod plans;
 pub mod steps;
 pub mod submit;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -110,9 +111,11 @@ async fn visit(state: &AppState, headers: &HeaderMap) -> Result<Visit, AppError>
             return Ok(Visit { flow, new_token: None, replaced: None });
         }
         let (fresh, token) = flow::restart_expired(&state.db, &flow).await?;
+        metrics::counter!("nfa_registration_flows_started_total").increment(1);
         return Ok(Visit { flow: fresh, new_token: Some(token), replaced: Some(flow) });
     }
     let (flow, token) = flow::create(&state.db, &FlowData::default(), None).await?;
+    metrics::counter!("nfa_registration_flows_started_total").increment(1);
     Ok(Visit { flow, new_token: Some(token), replaced: None })
 }
 
@@ -128,8 +131,18 @@ fn not_found() -> Response {
     error_page(StatusCode::NOT_FOUND, "ページが見つかりません", "お探しのページは見つかりませんでした。")
 }
 
+/// A request that failed the CSRF token or origin check: logged as a security event and counted.
+fn csrf_refused(step: &'static str) {
+    metrics::counter!("nfa_security_csrf_failures_total").increment(1);
+    tracing::warn!(category = "SECURITY", event = "csrf_failure", step, "SECURITY CSRF check failed");
+}
+
+fn csrf_ok(state: &AppState, headers: &HeaderMap, submitted_ok: bool) -> bool {
+    submitted_ok && same_origin(headers, &state.config.public_base_url)
+}
+
 /// Renders a step with the given values and errors.
-fn step_page(
+async fn step_page(
     state: &AppState,
     step: Step,
     status: StatusCode,
@@ -145,7 +158,8 @@ fn step_page(
             render(status, &page)
         }
         Step::Plan => {
-            let mut page = PlanPage::new(&state.catalog, data, errors, &flow.csrf_token);
+            let options = plans::options(&state.apis, &state.catalog, data).await;
+            let mut page = PlanPage::new(&options, data, errors, &flow.csrf_token);
             page.notice = notice;
             render(status, &page)
         }
@@ -157,7 +171,31 @@ fn step_page(
     }
 }
 
-async fn show_step(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Result<Response, AppError> {
+/// Notices carried over a redirect by a query flag (the final submit sending the person back).
+#[derive(serde::Deserialize, Default)]
+struct StepQuery {
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+impl StepQuery {
+    fn notice(&self, step: Step) -> Option<&'static str> {
+        match (step, self.notice.as_deref()) {
+            (Step::Plan, Some("soldout")) => Some("申し訳ありません。お選びのプランは在庫がなくなりました。別のプランをお選びください。"),
+            (Step::Plan, Some("notoffered")) => {
+                Some("お選びのプランは、ご入力の住所ではお申し込みいただけません。別のプランをお選びください。")
+            }
+            _ => None,
+        }
+    }
+}
+
+async fn show_step(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<StepQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     let Some(step) = Step::from_slug(&slug) else { return Ok(not_found()) };
     let visit = visit(&state, &headers).await?;
     let flow = &visit.flow;
@@ -167,7 +205,8 @@ async fn show_step(State(state): State<AppState>, Path(slug): Path<String>, head
     if let Some(earlier) = step.blocked_by(&flow.data) {
         return Ok(visit.respond(&state, see_other(&earlier.path())));
     }
-    let page = step_page(&state, step, StatusCode::OK, &flow.data, Vec::new(), flow, visit.notice());
+    let notice = visit.notice().or(query.notice(step));
+    let page = step_page(&state, step, StatusCode::OK, &flow.data, Vec::new(), flow, notice).await;
     Ok(visit.respond(&state, page))
 }
 
@@ -178,12 +217,12 @@ async fn save_step(State(state): State<AppState>, Path(slug): Path<String>, head
     let flow = &visit.flow;
     let rules = rules(&state);
 
-    if !visit.csrf_matches(input.get("csrf_token")) || !same_origin(&headers, &state.config.public_base_url) {
-        tracing::warn!(category = "SECURITY", event = "csrf_failure", step = step.slug(), "SECURITY CSRF check failed");
+    if !csrf_ok(&state, &headers, visit.csrf_matches(input.get("csrf_token"))) {
+        csrf_refused(step.slug());
         // Show the step again with what was typed (not saved) and a valid token.
         let mut data = flow.data.clone();
         steps::apply(step, &mut data, &input, flow.has_password, &rules);
-        let page = step_page(&state, step, StatusCode::FORBIDDEN, &data, Vec::new(), flow, Some(CSRF_NOTICE));
+        let page = step_page(&state, step, StatusCode::FORBIDDEN, &data, Vec::new(), flow, Some(CSRF_NOTICE)).await;
         return Ok(visit.respond(&state, page));
     }
     if flow.status == FlowStatus::Completed {
@@ -197,7 +236,17 @@ async fn save_step(State(state): State<AppState>, Path(slug): Path<String>, head
     }
 
     let mut data = flow.data.clone();
-    let applied = steps::apply(step, &mut data, &input, flow.has_password, &rules);
+    let mut applied = steps::apply(step, &mut data, &input, flow.has_password, &rules);
+    if step == Step::Plan && applied.errors.is_empty() && !going_back {
+        // The plan must still be available: in stock and offered at the entered address.
+        let options = plans::options(&state.apis, &state.catalog, &data).await;
+        if let Some(reason) = options.iter().find(|o| o.plan.id == data.get("plan_id")).and_then(|o| o.unavailable_reason()) {
+            applied.errors.push(FieldError {
+                field: "plan_id", message: format!("選択されたプランはお申し込みいただけません。{reason}")
+            });
+            data.plan_done = false;
+        }
+    }
     let new_hash = match applied.new_password {
         Some(password) => Some(state.hasher.hash(password).await?),
         None => None,
@@ -209,11 +258,15 @@ async fn save_step(State(state): State<AppState>, Path(slug): Path<String>, head
         return Ok(visit.respond(&state, see_other(&previous.path())));
     }
     if !applied.errors.is_empty() {
+        for error in &applied.errors {
+            metrics::counter!("nfa_registration_validation_errors_total", "step" => step.slug(), "field" => error.field).increment(1);
+        }
         let mut flow = flow.clone();
         flow.has_password |= new_hash.is_some();
-        let page = step_page(&state, step, StatusCode::UNPROCESSABLE_ENTITY, &data, applied.errors, &flow, visit.notice());
+        let page = step_page(&state, step, StatusCode::UNPROCESSABLE_ENTITY, &data, applied.errors, &flow, visit.notice()).await;
         return Ok(visit.respond(&state, page));
     }
+    metrics::counter!("nfa_registration_step_completed_total", "step" => step.slug()).increment(1);
     let next = step.next().unwrap_or(Step::Confirm);
     Ok(visit.respond(&state, see_other(&next.path())))
 }
@@ -227,25 +280,33 @@ async fn confirm(state: &AppState, visit: Visit, input: &Input, going_back: bool
         return Ok(visit.respond(state, see_other(&earlier.path())));
     }
     if input.get("agree") != "yes" {
+        metrics::counter!("nfa_registration_validation_errors_total", "step" => "confirm", "field" => "agree").increment(1);
         let errors = vec![FieldError {
             field: "agree", message: "登録には、利用規約・個人情報の取扱いへの同意が必要です。".into()
         }];
-        let page = step_page(state, Step::Confirm, StatusCode::UNPROCESSABLE_ENTITY, &flow.data, errors, flow, visit.notice());
+        let page = step_page(state, Step::Confirm, StatusCode::UNPROCESSABLE_ENTITY, &flow.data, errors, flow, visit.notice()).await;
         return Ok(visit.respond(state, page));
     }
-    match submit::submit(&state.db, flow, rules).await? {
-        submit::Outcome::Registered(_) => Ok(visit.respond(state, see_other("/register/complete"))),
-        submit::Outcome::Revisit(step) => {
-            let mut data = flow.data.clone();
-            match step {
-                Step::Customer => data.customer_done = false,
-                Step::Address => data.address_done = false,
-                _ => data.plan_done = false,
+    let (revisit, path) = match submit::submit(&state.db, &state.apis, flow, rules).await? {
+        submit::Outcome::Registered { newly, .. } => {
+            if newly {
+                metrics::counter!("nfa_registration_step_completed_total", "step" => "confirm").increment(1);
+                metrics::counter!("nfa_registrations_completed_total").increment(1);
             }
-            flow::save(&state.db, flow.id, &data, None).await?;
-            Ok(visit.respond(state, see_other(&step.path())))
+            return Ok(visit.respond(state, see_other("/register/complete")));
         }
+        submit::Outcome::Revisit(step) => (step, step.path()),
+        submit::Outcome::SoldOut => (Step::Plan, format!("{}?notice=soldout", Step::Plan.path())),
+        submit::Outcome::NotOffered => (Step::Plan, format!("{}?notice=notoffered", Step::Plan.path())),
+    };
+    let mut data = flow.data.clone();
+    match revisit {
+        Step::Customer => data.customer_done = false,
+        Step::Address => data.address_done = false,
+        _ => data.plan_done = false,
     }
+    flow::save(&state.db, flow.id, &data, None).await?;
+    Ok(visit.respond(state, see_other(&path)))
 }
 
 async fn show_complete(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
@@ -268,11 +329,12 @@ async fn show_complete(State(state): State<AppState>, headers: HeaderMap) -> Res
 async fn restart(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
     let input = Input::parse(&body);
     let visit = visit(&state, &headers).await?;
-    if !visit.csrf_matches(input.get("csrf_token")) || !same_origin(&headers, &state.config.public_base_url) {
-        tracing::warn!(category = "SECURITY", event = "csrf_failure", step = "restart", "SECURITY CSRF check failed");
+    if !csrf_ok(&state, &headers, visit.csrf_matches(input.get("csrf_token"))) {
+        csrf_refused("restart");
         return Ok(error_page(StatusCode::FORBIDDEN, "送信を受け付けられませんでした", CSRF_NOTICE));
     }
     let (flow, token) = flow::create(&state.db, &FlowData::default(), None).await?;
+    metrics::counter!("nfa_registration_flows_started_total").increment(1);
     let fresh = Visit { flow, new_token: Some(token), replaced: None };
     Ok(fresh.respond(&state, see_other(&Step::Customer.path())))
 }
@@ -295,8 +357,8 @@ async fn validate_field(State(state): State<AppState>, headers: HeaderMap, body:
         return Ok(StatusCode::FORBIDDEN.into_response());
     };
     let csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if !constant_time_eq(csrf, &flow.csrf_token) || !same_origin(&headers, &state.config.public_base_url) {
-        tracing::warn!(category = "SECURITY", event = "csrf_failure", step = "validate", "SECURITY CSRF check failed");
+    if !csrf_ok(&state, &headers, constant_time_eq(csrf, &flow.csrf_token)) {
+        csrf_refused("validate");
         return Ok(StatusCode::FORBIDDEN.into_response());
     }
     let email = steps::email_for_rules(input.get("email"));

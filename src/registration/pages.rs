@@ -4,8 +4,11 @@ use askama::Template;
 
 use super::fields::{PREFECTURES, display_postal_code};
 use super::flow::FlowData;
+use super::plans::PlanOption;
 use super::steps::{FieldDef, FieldError, Kind, Step, fields_of};
 use crate::catalog::Catalog;
+use crate::inventory::StockStatus;
+use crate::region::RegionCheck;
 
 pub type Progress = Vec<(usize, &'static str)>;
 
@@ -114,6 +117,11 @@ pub struct PlanView {
     pub price: String,
     pub description: String,
     pub selected: bool,
+    pub selectable: bool,
+    pub stock_label: &'static str,
+    pub stock_class: &'static str,
+    pub reason: Option<String>,
+    pub region_note: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -126,11 +134,12 @@ pub struct PlanPage {
     pub errors: Vec<FieldError>,
     pub plan_error: Option<String>,
     pub plans: Vec<PlanView>,
+    pub any_needs_check: bool,
     pub csrf_token: String,
 }
 
 impl PlanPage {
-    pub fn new(catalog: &Catalog, data: &FlowData, errors: Vec<FieldError>, csrf_token: &str) -> PlanPage {
+    pub fn new(options: &[PlanOption], data: &FlowData, errors: Vec<FieldError>, csrf_token: &str) -> PlanPage {
         let chosen = data.get("plan_id");
         PlanPage {
             title: Step::Plan.title(),
@@ -139,17 +148,28 @@ impl PlanPage {
             notice: None,
             plan_error: errors.iter().find(|e| e.field == "plan_id").map(|e| e.message.clone()),
             errors,
-            plans: catalog
-                .plans
+            plans: options
                 .iter()
-                .map(|p| PlanView {
-                    id: p.id.clone(),
-                    name: p.name.clone(),
-                    price: p.price_label(),
-                    description: p.description.clone(),
-                    selected: p.id == chosen,
+                .map(|o| PlanView {
+                    id: o.plan.id.clone(),
+                    name: o.plan.name.clone(),
+                    price: o.plan.price_label(),
+                    description: o.plan.description.clone(),
+                    selected: o.plan.id == chosen && o.selectable(),
+                    selectable: o.selectable(),
+                    stock_label: o.stock.label(),
+                    stock_class: match o.stock {
+                        StockStatus::Available => "stock-ok",
+                        StockStatus::Low => "stock-low",
+                        StockStatus::SoldOut => "stock-out",
+                        StockStatus::NeedsCheck => "stock-check",
+                    },
+                    reason: o.unavailable_reason(),
+                    region_note: matches!(o.region, RegionCheck::Unchecked)
+                        .then_some("お届け可能地域はお申し込み後に確認し、ご案内します。"),
                 })
                 .collect(),
+            any_needs_check: options.iter().any(|o| o.stock == StockStatus::NeedsCheck),
             csrf_token: csrf_token.to_string(),
         }
     }

@@ -9,15 +9,22 @@ use time::macros::format_description;
 
 use super::flow::Flow;
 use super::steps::{Rules, Step, recheck};
+use crate::apis::Apis;
 use crate::db::{Db, is_unique_violation};
+use crate::inventory::Reservation;
+use crate::region::RegionCheck;
 use crate::with_pool;
 
 pub enum Outcome {
-    /// Registered now, registered earlier by this same flow, or — indistinguishable to the
+    /// Registered now (`newly`), or earlier by this same flow, or — indistinguishable to the
     /// person — the email already belonged to a member and no row was created.
-    Registered(String),
+    Registered { number: String, newly: bool },
     /// A stored value no longer passes its rule; the person is sent back to this step.
     Revisit(Step),
+    /// The plan ran out of stock meanwhile.
+    SoldOut,
+    /// The plan is not offered at the entered address.
+    NotOffered,
 }
 
 /// Crockford-like alphabet without 0/O and 1/I/L, which people misread on the phone.
@@ -30,26 +37,34 @@ pub fn new_registration_number() -> String {
     symbols.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
 }
 
-pub async fn submit(db: &Db, flow: &Flow, rules: &Rules<'_>) -> anyhow::Result<Outcome> {
+pub async fn submit(db: &Db, apis: &Apis, flow: &Flow, rules: &Rules<'_>) -> anyhow::Result<Outcome> {
     if let Err(step) = recheck(&flow.data, flow.has_password, rules) {
         return Ok(Outcome::Revisit(step));
     }
+    let data = &flow.data;
+    // Checked again now: the rules or the address may have changed since the plan step.
+    let region_status = match apis.region.check(data.get("plan_id"), data.get("prefecture"), data.get("postal_code")).await {
+        RegionCheck::Eligible => "eligible",
+        RegionCheck::Ineligible(_) => return Ok(Outcome::NotOffered),
+        RegionCheck::Unchecked => "unchecked",
+    };
     // A clash of random 受付番号 is astronomically rare; the unique index catches it and we draw again.
     for _ in 0..3 {
-        match claim_and_register(db, flow).await {
+        match claim_and_register(db, apis, flow, region_status).await {
             Err(err) if is_unique_violation(&err) => continue,
-            other => return Ok(Outcome::Registered(other?)),
+            other => return Ok(other?),
         }
     }
     anyhow::bail!("could not draw an unused registration number")
 }
 
-async fn claim_and_register(db: &Db, flow: &Flow) -> Result<String, sqlx::Error> {
+async fn claim_and_register(db: &Db, apis: &Apis, flow: &Flow, region_status: &str) -> Result<Outcome, sqlx::Error> {
     let data = &flow.data;
     let number = new_registration_number();
     let now = OffsetDateTime::now_utc();
     let birth_date = time::Date::parse(data.get("birth_date"), format_description!("[year]-[month]-[day]"))
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let plan_id = data.get("plan_id");
     with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
         // Claiming first matters: the UPDATE takes the row lock (PostgreSQL) or the write lock
@@ -67,12 +82,12 @@ async fn claim_and_register(db: &Db, flow: &Flow) -> Result<String, sqlx::Error>
             tx.rollback().await?;
             let earlier: Option<String> =
                 sqlx::query_scalar("SELECT registration_number FROM user_sessions WHERE id = $1").bind(flow.id).fetch_one(pool).await?;
-            return earlier.ok_or(sqlx::Error::RowNotFound);
+            return Ok(Outcome::Registered { number: earlier.ok_or(sqlx::Error::RowNotFound)?, newly: false });
         };
         let user_id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO users (registration_number, email, password_hash, family_name, given_name, family_name_kana, \
-             given_name_kana, phone, birth_date, postal_code, prefecture, city, street, building, plan_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             given_name_kana, phone, birth_date, postal_code, prefecture, city, street, building, plan_id, created_at, region_status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT (email) DO NOTHING RETURNING id",
         )
         .bind(&number)
@@ -89,21 +104,50 @@ async fn claim_and_register(db: &Db, flow: &Flow) -> Result<String, sqlx::Error>
         .bind(data.get("city"))
         .bind(data.get("street"))
         .bind(data.get("building"))
-        .bind(data.get("plan_id"))
+        .bind(plan_id)
         .bind(now)
+        .bind(region_status)
         .fetch_optional(&mut *tx)
         .await?;
-        match user_id {
-            Some(user_id) => {
-                sqlx::query("UPDATE user_sessions SET user_id = $1 WHERE id = $2").bind(user_id).bind(flow.id).execute(&mut *tx).await?;
+        let Some(user_id) = user_id else {
+            // Already a member: no second row, and the person sees the same 完了 page.
+            tracing::info!(event = "registration_duplicate_email", flow_id = flow.id, "submitted email is already registered");
+            tx.commit().await?;
+            return Ok(Outcome::Registered { number, newly: false });
+        };
+        match apis.inventory.reserve(plan_id, &number).await {
+            Ok(Reservation::InDatabase) => {
+                // `stock > 0` plus the CHECK (stock >= 0) make overselling impossible under any concurrency.
+                let reserved = sqlx::query("UPDATE plan_stock SET stock = stock - 1, updated_at = $1 WHERE plan_id = $2 AND stock > 0")
+                    .bind(now)
+                    .bind(plan_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if reserved == 0 {
+                    tx.rollback().await?;
+                    return Ok(Outcome::SoldOut);
+                }
             }
-            None => {
-                // Already a member: no second row, and the person sees the same 完了 page.
-                tracing::info!(event = "registration_duplicate_email", flow_id = flow.id, "submitted email is already registered");
+            Ok(Reservation::Reserved) => {}
+            Ok(Reservation::OutOfStock) => {
+                tx.rollback().await?;
+                return Ok(Outcome::SoldOut);
+            }
+            Err(err) => {
+                // 管理者による手動確認: accepted now, an operator confirms the stock.
+                sqlx::query("UPDATE users SET inventory_status = 'needs_check' WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO manual_reviews (user_id, kind, reason, created_at) VALUES ($1, 'inventory', $2, $3)")
+                    .bind(user_id)
+                    .bind(format!("在庫APIで確認できませんでした（{err}）"))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
+        sqlx::query("UPDATE user_sessions SET user_id = $1 WHERE id = $2").bind(user_id).bind(flow.id).execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(number)
+        Ok(Outcome::Registered { number, newly: true })
     })
 }
 

@@ -66,6 +66,7 @@ pub struct TestApp {
 }
 
 pub fn client() -> reqwest::Client {
+    normal_form_app::external::install_crypto_provider();
     reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client")
 }
 

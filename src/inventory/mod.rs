@@ -1,0 +1,227 @@
+//! InventoryAPI: stock per plan. Embedded provider: counts in the app's own database
+//! (`plan_stock`), reserved inside the registration's transaction. HTTP provider:
+//! `INVENTORY_API_URL` (contract in docs/external-apis.openapi.json).
+//!
+//! When the API cannot answer (down, breaker open, or the operator forced the fallback), plans
+//! show 「要確認」, stay selectable, and the registration is saved with inventory status
+//! `needs_check` and a manual-review entry (runbook: 管理者による手動確認フローに切り替え).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Catalog;
+use crate::db::Db;
+use crate::external::breaker::CircuitState;
+use crate::external::{ApiHealth, ApiName, BoxFuture, ExternalError, Guard, HttpApi};
+use crate::with_pool;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StockStatus {
+    Available,
+    Low,
+    SoldOut,
+    NeedsCheck,
+}
+
+impl StockStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            StockStatus::Available => "在庫あり",
+            StockStatus::Low => "残りわずか",
+            StockStatus::SoldOut => "在庫なし",
+            StockStatus::NeedsCheck => "要確認",
+        }
+    }
+
+    pub fn selectable(self) -> bool {
+        self != StockStatus::SoldOut
+    }
+
+    fn from_count(count: i64, low_threshold: i64) -> StockStatus {
+        match count {
+            c if c <= 0 => StockStatus::SoldOut,
+            c if c <= low_threshold => StockStatus::Low,
+            _ => StockStatus::Available,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// The provider is the app's own database: reserve with the registration's transaction.
+    InDatabase,
+    Reserved,
+    OutOfStock,
+}
+
+pub trait InventoryApi: Send + Sync {
+    /// Units left per plan id (plans the API does not know are left out).
+    fn stock<'a>(&'a self, plan_ids: &'a [&'a str]) -> BoxFuture<'a, Result<HashMap<String, i64>, ExternalError>>;
+    /// Reserves one unit for a registration; `reference` (the 受付番号) makes a retry safe.
+    fn reserve<'a>(&'a self, plan_id: &'a str, reference: &'a str) -> BoxFuture<'a, Result<Reservation, ExternalError>>;
+    fn circuit(&self) -> CircuitState;
+    fn health(&self) -> ApiHealth;
+}
+
+pub struct EmbeddedInventory {
+    db: Db,
+}
+
+impl EmbeddedInventory {
+    pub fn new(db: Db) -> EmbeddedInventory {
+        EmbeddedInventory { db }
+    }
+}
+
+/// Puts each catalogue plan into `plan_stock` with its initial stock, once; later restarts keep
+/// the current counts.
+pub async fn seed_stock(db: &Db, catalog: &Catalog) -> Result<(), sqlx::Error> {
+    for plan in &catalog.plans {
+        with_pool!(db, |pool| sqlx::query("INSERT INTO plan_stock (plan_id, stock) VALUES ($1, $2) ON CONFLICT (plan_id) DO NOTHING")
+            .bind(&plan.id)
+            .bind(i64::from(plan.initial_stock))
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+    }
+    Ok(())
+}
+
+impl InventoryApi for EmbeddedInventory {
+    fn stock<'a>(&'a self, _plan_ids: &'a [&'a str]) -> BoxFuture<'a, Result<HashMap<String, i64>, ExternalError>> {
+        Box::pin(async move {
+            let rows: Vec<(String, i64)> =
+                with_pool!(&self.db, |pool| sqlx::query_as("SELECT plan_id, CAST(stock AS BIGINT) FROM plan_stock").fetch_all(pool).await)
+                    .map_err(|e| ExternalError::Connect(e.to_string()))?;
+            Ok(rows.into_iter().collect())
+        })
+    }
+
+    fn reserve<'a>(&'a self, _plan_id: &'a str, _reference: &'a str) -> BoxFuture<'a, Result<Reservation, ExternalError>> {
+        Box::pin(async { Ok(Reservation::InDatabase) })
+    }
+
+    fn circuit(&self) -> CircuitState {
+        CircuitState::Closed
+    }
+
+    fn health(&self) -> ApiHealth {
+        ApiHealth::Ok
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct StockAnswer {
+    pub plans: Vec<PlanStock>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct PlanStock {
+    pub plan_id: String,
+    pub stock: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct ReservationRequest<'a> {
+    pub plan_id: &'a str,
+    pub reference: &'a str,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct ReservationAnswer {
+    pub reserved: bool,
+}
+
+pub struct HttpInventory {
+    api: HttpApi,
+}
+
+impl HttpInventory {
+    pub fn new(api: HttpApi) -> HttpInventory {
+        HttpInventory { api }
+    }
+}
+
+impl InventoryApi for HttpInventory {
+    fn stock<'a>(&'a self, plan_ids: &'a [&'a str]) -> BoxFuture<'a, Result<HashMap<String, i64>, ExternalError>> {
+        Box::pin(async move {
+            let ids = plan_ids.join(",");
+            let answer: StockAnswer = self.api.get_json("/stock", &[("plan_id", ids.as_str())]).await?.ok_or(ExternalError::Status(404))?;
+            Ok(answer.plans.into_iter().map(|p| (p.plan_id, p.stock)).collect())
+        })
+    }
+
+    fn reserve<'a>(&'a self, plan_id: &'a str, reference: &'a str) -> BoxFuture<'a, Result<Reservation, ExternalError>> {
+        Box::pin(async move {
+            let answer: ReservationAnswer =
+                self.api.post_json("/reservations", &ReservationRequest { plan_id, reference }).await?.ok_or(ExternalError::Status(404))?;
+            Ok(if answer.reserved { Reservation::Reserved } else { Reservation::OutOfStock })
+        })
+    }
+
+    fn circuit(&self) -> CircuitState {
+        self.api.circuit()
+    }
+
+    fn health(&self) -> ApiHealth {
+        self.api.health()
+    }
+}
+
+pub struct Inventory {
+    pub guard: Guard,
+    provider: Box<dyn InventoryApi>,
+    low_threshold: i64,
+}
+
+impl Inventory {
+    pub fn new(provider: Box<dyn InventoryApi>, forced: bool, low_threshold: i64) -> Inventory {
+        Inventory { guard: Guard::new(ApiName::Inventory, forced), provider, low_threshold }
+    }
+
+    /// Stock status per plan; every plan 「要確認」 when the API cannot answer.
+    pub async fn levels(&self, catalog: &Catalog) -> HashMap<String, StockStatus> {
+        let ids: Vec<&str> = catalog.plans.iter().map(|p| p.id.as_str()).collect();
+        let counts = self.guard.call(self.provider.stock(&ids)).await;
+        catalog
+            .plans
+            .iter()
+            .map(|plan| {
+                let status = match &counts {
+                    Ok(counts) => counts.get(&plan.id).map_or(StockStatus::NeedsCheck, |c| StockStatus::from_count(*c, self.low_threshold)),
+                    Err(_) => StockStatus::NeedsCheck,
+                };
+                (plan.id.clone(), status)
+            })
+            .collect()
+    }
+
+    pub async fn reserve(&self, plan_id: &str, reference: &str) -> Result<Reservation, ExternalError> {
+        self.guard.call(self.provider.reserve(plan_id, reference)).await
+    }
+
+    pub fn circuit(&self) -> CircuitState {
+        if self.guard.forced() { CircuitState::Open } else { self.provider.circuit() }
+    }
+
+    pub fn health(&self) -> ApiHealth {
+        if self.guard.forced() { ApiHealth::Down } else { self.provider.health() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stock_levels() {
+        assert_eq!(StockStatus::from_count(0, 10), StockStatus::SoldOut);
+        assert_eq!(StockStatus::from_count(10, 10), StockStatus::Low);
+        assert_eq!(StockStatus::from_count(11, 10), StockStatus::Available);
+        assert!(!StockStatus::SoldOut.selectable());
+        assert!(StockStatus::NeedsCheck.selectable());
+        assert_eq!(StockStatus::NeedsCheck.label(), "要確認");
+    }
+}

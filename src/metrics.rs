@@ -1,0 +1,122 @@
+//! Prometheus metrics (`GET /metrics`). Counters and histograms are recorded where things happen;
+//! gauges that mirror state (active flows, pool, external APIs, process) are refreshed when the
+//! endpoint is scraped. Label values are bounded: route templates, API names, step and field
+//! names — never raw paths or user data.
+
+use std::sync::OnceLock;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::startup::AppState;
+use crate::with_pool;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static PROCESS_START: OnceLock<f64> = OnceLock::new();
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+}
+
+const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0];
+
+/// Installs the process-wide recorder once (tests start many apps in one process).
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("acquire_duration_seconds".into()), LATENCY_BUCKETS))
+                .map(|b| b.build_recorder())
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            // Another recorder may already be installed (a library user's); then ours only renders.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            PROCESS_START.get_or_init(unix_now);
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("nfa_http_requests_total", "HTTP requests by route template, method and status class");
+    describe_histogram!("nfa_http_request_duration_seconds", "HTTP request latency");
+    describe_gauge!("nfa_registration_active_flows", "Registration flows touched in the last 30 minutes and not completed");
+    describe_counter!("nfa_registration_flows_started_total", "Registration flows started");
+    describe_counter!("nfa_registrations_completed_total", "Registrations completed (final submit accepted)");
+    describe_counter!("nfa_registration_step_completed_total", "Form steps completed, by step");
+    describe_counter!("nfa_registration_validation_errors_total", "Validation errors by step and field");
+    describe_counter!("nfa_security_csrf_failures_total", "Requests refused by the CSRF checks");
+    describe_counter!("nfa_security_rate_limited_total", "Requests refused by the rate limit");
+    describe_counter!("nfa_external_api_requests_total", "External API calls by API and outcome");
+    describe_histogram!("nfa_external_api_request_duration_seconds", "External API call latency (including retries)");
+    describe_gauge!("nfa_external_api_circuit_state", "Circuit breaker: 0 closed, 1 half-open, 2 open");
+    describe_gauge!("nfa_manual_reviews_pending", "Registrations waiting for an operator's decision");
+    describe_gauge!("nfa_db_pool_connections", "Database pool connections by state");
+    describe_gauge!("nfa_db_pool_max_connections", "Database pool size limit");
+    describe_gauge!("nfa_database_up", "1 when the last health check reached the database");
+    describe_gauge!("nfa_app_info", "Build information");
+}
+
+pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    refresh_gauges(&state).await;
+    let body = install().render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+}
+
+async fn refresh_gauges(state: &AppState) {
+    metrics::gauge!("nfa_app_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    for status in state.apis.statuses(&state.config) {
+        let gauge = match status.circuit {
+            "open" => 2.0,
+            "half_open" => 1.0,
+            _ => 0.0,
+        };
+        metrics::gauge!("nfa_external_api_circuit_state", "api" => status.api.as_str()).set(gauge);
+    }
+    let (size, idle) = with_pool!(&state.db, |pool| (pool.size(), pool.num_idle()));
+    metrics::gauge!("nfa_db_pool_connections", "state" => "size").set(f64::from(size));
+    metrics::gauge!("nfa_db_pool_connections", "state" => "idle").set(idle as f64);
+    metrics::gauge!("nfa_db_pool_connections", "state" => "in_use").set(f64::from(size).max(idle as f64) - idle as f64);
+    metrics::gauge!("nfa_db_pool_max_connections").set(f64::from(state.config.db_max_connections));
+    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::minutes(30);
+    let counts: Result<(i64, i64), sqlx::Error> = with_pool!(&state.db, |pool| sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM user_sessions WHERE status = 'active' AND updated_at >= $1), \
+                (SELECT COUNT(*) FROM manual_reviews WHERE status = 'pending')"
+    )
+    .bind(cutoff)
+    .fetch_one(pool)
+    .await);
+    if let Ok((active, reviews)) = counts {
+        metrics::gauge!("nfa_registration_active_flows").set(active as f64);
+        metrics::gauge!("nfa_manual_reviews_pending").set(reviews as f64);
+    }
+    record_process_metrics();
+}
+
+/// CPU and memory of this process from /proc (Linux; elsewhere nothing is recorded).
+fn record_process_metrics() {
+    let ticks_per_second = 100.0; // USER_HZ, fixed at 100 on Linux
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            if let (Some(utime), Some(stime)) =
+                (fields.get(11).and_then(|v| v.parse::<f64>().ok()), fields.get(12).and_then(|v| v.parse::<f64>().ok()))
+            {
+                // A gauge so that fractions of a second survive; it only ever grows, so rate() works.
+                metrics::gauge!("process_cpu_seconds_total").set((utime + stime) / ticks_per_second);
+            }
+        }
+    }
+    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm")
+        && let Some(resident) = statm.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok())
+    {
+        metrics::gauge!("process_resident_memory_bytes").set(resident * 4096.0);
+    }
+    metrics::gauge!("process_start_time_seconds").set(*PROCESS_START.get_or_init(unix_now));
+}
