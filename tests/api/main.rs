@@ -5,6 +5,7 @@
 mod helpers;
 
 mod foundation;
+mod integrations;
 mod process;
 mod registration;
 mod runbook;
