@@ -87,6 +87,20 @@ pub struct ExternalConfig {
 }
 
 #[derive(Clone, Debug)]
+pub struct MailConfig {
+    /// `smtp://user:pass@host:587?tls=required` or `smtps://…:465`; absent: `.eml` files under
+    /// `DATA_DIR/mail/`.
+    pub smtp_url: Option<String>,
+    pub from: String,
+    pub subject_confirmation: String,
+    pub subject_duplicate: String,
+    pub max_attempts: i32,
+    pub poll_interval: Duration,
+    /// First retry delay; each further one doubles (capped at an hour).
+    pub retry_base: Duration,
+}
+
+#[derive(Clone, Debug)]
 pub struct Config {
     pub mode: Mode,
     pub listen_addr: SocketAddr,
@@ -110,6 +124,7 @@ pub struct Config {
     pub external: ExternalConfig,
     /// At or below this many units a plan shows 残りわずか.
     pub low_stock_threshold: i64,
+    pub mail: MailConfig,
 }
 
 impl Config {
@@ -209,6 +224,7 @@ impl Config {
                 region_recheck_interval: seconds(env, "REGION_RECHECK_INTERVAL_SECS", "60")?,
             },
             low_stock_threshold: parse_var(env, "LOW_STOCK_THRESHOLD", "10", "a whole number")?,
+            mail: mail_config(env)?,
         })
     }
 
@@ -216,6 +232,33 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.public_base_url.starts_with("https://")
     }
+}
+
+fn mail_config(env: &dyn EnvSource) -> Result<MailConfig, ConfigError> {
+    let smtp_url = match env.get("SMTP_URL") {
+        Some(url) if url.starts_with("smtp://") || url.starts_with("smtps://") => Some(url),
+        Some(_) => return Err(bad("SMTP_URL", "must start with smtp:// or smtps://")),
+        None => None,
+    };
+    let from = env.get("MAIL_FROM").unwrap_or_else(|| "会員登録 <no-reply@example.jp>".into());
+    if from.parse::<lettre::message::Mailbox>().is_err() {
+        return Err(bad("MAIL_FROM", format!("'{from}' is not a mailbox such as 会員登録 <no-reply@example.jp>")));
+    }
+    let max_attempts: i32 = parse_var(env, "OUTBOX_MAX_ATTEMPTS", "8", "a whole number")?;
+    if max_attempts < 1 {
+        return Err(bad("OUTBOX_MAX_ATTEMPTS", "must be at least 1"));
+    }
+    Ok(MailConfig {
+        smtp_url,
+        from,
+        subject_confirmation: env
+            .get("MAIL_SUBJECT_CONFIRMATION")
+            .unwrap_or_else(|| "【会員登録】お申し込みありがとうございます（メールアドレスの確認のお願い）".into()),
+        subject_duplicate: env.get("MAIL_SUBJECT_DUPLICATE").unwrap_or_else(|| "【会員登録】このメールアドレスは登録済みです".into()),
+        max_attempts,
+        poll_interval: seconds(env, "OUTBOX_POLL_SECS", "2")?,
+        retry_base: seconds(env, "OUTBOX_RETRY_BASE_SECS", "10")?,
+    })
 }
 
 /// `{NAME}_API_URL`, `{NAME}_API_TIMEOUT_MS` (default 2000) and `FORCE_FALLBACK_{NAME}`.

@@ -11,6 +11,7 @@ pub mod external;
 pub mod health;
 pub mod http;
 pub mod inventory;
+pub mod mail;
 pub mod metrics;
 pub mod region;
 pub mod registration;

@@ -55,6 +55,8 @@ fn describe() {
     describe_counter!("nfa_external_api_requests_total", "External API calls by API and outcome");
     describe_histogram!("nfa_external_api_request_duration_seconds", "External API call latency (including retries)");
     describe_gauge!("nfa_external_api_circuit_state", "Circuit breaker: 0 closed, 1 half-open, 2 open");
+    describe_gauge!("nfa_outbox_messages", "Outgoing mail by state");
+    describe_gauge!("nfa_outbox_oldest_pending_age_seconds", "Age of the oldest mail waiting to be sent");
     describe_gauge!("nfa_manual_reviews_pending", "Registrations waiting for an operator's decision");
     describe_gauge!("nfa_db_pool_connections", "Database pool connections by state");
     describe_gauge!("nfa_db_pool_max_connections", "Database pool size limit");
@@ -94,6 +96,12 @@ async fn refresh_gauges(state: &AppState) {
     if let Ok((active, reviews)) = counts {
         metrics::gauge!("nfa_registration_active_flows").set(active as f64);
         metrics::gauge!("nfa_manual_reviews_pending").set(reviews as f64);
+    }
+    if let Ok((pending, sent, failed, oldest)) = crate::mail::worker::stats(&state.db).await {
+        metrics::gauge!("nfa_outbox_messages", "state" => "pending").set(pending as f64);
+        metrics::gauge!("nfa_outbox_messages", "state" => "sent").set(sent as f64);
+        metrics::gauge!("nfa_outbox_messages", "state" => "failed").set(failed as f64);
+        metrics::gauge!("nfa_outbox_oldest_pending_age_seconds").set(oldest);
     }
     record_process_metrics();
 }

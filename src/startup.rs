@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(crate::health::live))
         .route("/metrics", get(crate::metrics::render))
         .merge(registration::routes())
+        .merge(crate::mail::verify::routes())
         .merge(crate::assets::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_state_changes))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -55,6 +56,12 @@ pub fn router(state: AppState) -> Router {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    mail: MailSetup,
+}
+
+struct MailSetup {
+    transport: crate::mail::transport::Transport,
+    from: lettre::message::Mailbox,
 }
 
 impl Application {
@@ -82,6 +89,11 @@ impl Application {
         let apis = Arc::new(Apis::from_config(&config, &db, &catalog)?);
         let listener =
             TcpListener::bind(config.listen_addr).await.with_context(|| format!("LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
+        let mut config = config;
+        if config.public_base_url == format!("http://{}", config.listen_addr) {
+            // The default base URL follows the port actually bound (port 0 picks a free one).
+            config.public_base_url = format!("http://{}", listener.local_addr()?);
+        }
         let state = AppState {
             rate_limits: RateLimits::new(config.rate_limit_per_minute),
             hasher: PasswordHasher::new(),
@@ -91,7 +103,11 @@ impl Application {
             apis,
             started_at: Instant::now(),
         };
-        Ok(Application { listener, state })
+        let mail = MailSetup {
+            transport: crate::mail::transport::Transport::from_config(&state.config.mail, &state.config.data_dir)?,
+            from: state.config.mail.from.parse()?,
+        };
+        Ok(Application { listener, state, mail })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -105,10 +121,11 @@ impl Application {
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
     /// (bounded by the configured timeout) and closes the database pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Application { listener, state } = self;
+        let Application { listener, state, mail } = self;
         let drain_timeout = state.config.shutdown_timeout;
         let db = state.db.clone();
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let mail_worker = tokio::spawn(crate::mail::worker::run(state.db.clone(), mail.transport, mail.from, state.config.mail.clone()));
         let shutting_down = Arc::new(Notify::new());
         let signal = shutting_down.clone();
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -129,6 +146,7 @@ impl Application {
             },
         };
         housekeeping.abort();
+        mail_worker.abort();
         db.close().await;
         tracing::info!(event = "shutdown_complete", "stopped");
         result

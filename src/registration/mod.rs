@@ -132,7 +132,7 @@ fn not_found() -> Response {
 }
 
 /// A request that failed the CSRF token or origin check: logged as a security event and counted.
-fn csrf_refused(step: &'static str) {
+pub(crate) fn csrf_refused(step: &'static str) {
     metrics::counter!("nfa_security_csrf_failures_total").increment(1);
     tracing::warn!(category = "SECURITY", event = "csrf_failure", step, "SECURITY CSRF check failed");
 }
@@ -287,7 +287,7 @@ async fn confirm(state: &AppState, visit: Visit, input: &Input, going_back: bool
         let page = step_page(state, Step::Confirm, StatusCode::UNPROCESSABLE_ENTITY, &flow.data, errors, flow, visit.notice()).await;
         return Ok(visit.respond(state, page));
     }
-    let (revisit, path) = match submit::submit(&state.db, &state.apis, flow, rules).await? {
+    let (revisit, path) = match submit::submit(state, flow, rules).await? {
         submit::Outcome::Registered { newly, .. } => {
             if newly {
                 metrics::counter!("nfa_registration_step_completed_total", "step" => "confirm").increment(1);

@@ -9,11 +9,13 @@ use time::macros::format_description;
 
 use super::flow::Flow;
 use super::steps::{Rules, Step, recheck};
-use crate::apis::Apis;
-use crate::db::{Db, is_unique_violation};
+use crate::db::is_unique_violation;
 use crate::inventory::Reservation;
+use crate::mail;
 use crate::region::RegionCheck;
+use crate::startup::AppState;
 use crate::with_pool;
+use crate::{claim_mail_slot, insert_outbox};
 
 pub enum Outcome {
     /// Registered now (`newly`), or earlier by this same flow, or — indistinguishable to the
@@ -37,7 +39,8 @@ pub fn new_registration_number() -> String {
     symbols.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
 }
 
-pub async fn submit(db: &Db, apis: &Apis, flow: &Flow, rules: &Rules<'_>) -> anyhow::Result<Outcome> {
+pub async fn submit(state: &AppState, flow: &Flow, rules: &Rules<'_>) -> anyhow::Result<Outcome> {
+    let apis = &state.apis;
     if let Err(step) = recheck(&flow.data, flow.has_password, rules) {
         return Ok(Outcome::Revisit(step));
     }
@@ -50,7 +53,7 @@ pub async fn submit(db: &Db, apis: &Apis, flow: &Flow, rules: &Rules<'_>) -> any
     };
     // A clash of random 受付番号 is astronomically rare; the unique index catches it and we draw again.
     for _ in 0..3 {
-        match claim_and_register(db, apis, flow, region_status).await {
+        match claim_and_register(state, flow, region_status).await {
             Err(err) if is_unique_violation(&err) => continue,
             other => return Ok(other?),
         }
@@ -58,10 +61,18 @@ pub async fn submit(db: &Db, apis: &Apis, flow: &Flow, rules: &Rules<'_>) -> any
     anyhow::bail!("could not draw an unused registration number")
 }
 
-async fn claim_and_register(db: &Db, apis: &Apis, flow: &Flow, region_status: &str) -> Result<Outcome, sqlx::Error> {
+async fn claim_and_register(state: &AppState, flow: &Flow, region_status: &str) -> Result<Outcome, sqlx::Error> {
+    let (db, apis, config) = (&state.db, &state.apis, &state.config);
     let data = &flow.data;
     let number = new_registration_number();
     let now = OffsetDateTime::now_utc();
+    // Both possible mails are rendered before the transaction, so rendering can never hold locks
+    // and both outcomes cost the same (their timing must not tell them apart).
+    let email = data.get("email");
+    let plan_name = state.catalog.plan(data.get("plan_id")).map_or(data.get("plan_id"), |p| p.name.as_str());
+    let link = mail::verify_url(&config.public_base_url, config.secret_key.expose(), &number, email, now);
+    let confirmation = mail::confirmation(&config.mail, data, plan_name, &number, &link).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    let duplicate = mail::duplicate_notice(&config.mail, email, now).map_err(|e| sqlx::Error::Encode(e.into()))?;
     let birth_date = time::Date::parse(data.get("birth_date"), format_description!("[year]-[month]-[day]"))
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let plan_id = data.get("plan_id");
@@ -110,8 +121,12 @@ async fn claim_and_register(db: &Db, apis: &Apis, flow: &Flow, region_status: &s
         .fetch_optional(&mut *tx)
         .await?;
         let Some(user_id) = user_id else {
-            // Already a member: no second row, and the person sees the same 完了 page.
+            // Already a member: no second row, and the person sees the same 完了 page. The owner
+            // hears of it by mail, at most once an hour.
             tracing::info!(event = "registration_duplicate_email", flow_id = flow.id, "submitted email is already registered");
+            if claim_mail_slot!(&mut *tx, "duplicate", email, now, time::Duration::hours(1)).await?.is_some() {
+                insert_outbox!(&mut *tx, duplicate, now).await?;
+            }
             tx.commit().await?;
             return Ok(Outcome::Registered { number, newly: false });
         };
@@ -146,6 +161,7 @@ async fn claim_and_register(db: &Db, apis: &Apis, flow: &Flow, region_status: &s
             }
         }
         sqlx::query("UPDATE user_sessions SET user_id = $1 WHERE id = $2").bind(user_id).bind(flow.id).execute(&mut *tx).await?;
+        insert_outbox!(&mut *tx, confirmation, now).await?;
         tx.commit().await?;
         Ok(Outcome::Registered { number, newly: true })
     })

@@ -97,6 +97,13 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
     start(backend, env, std::sync::Arc::new(data_dir), client()).await
 }
 
+/// A server with exactly this environment (e.g. a second instance on the same database).
+pub async fn spawn_with_env(backend: Backend, env: HashMap<String, String>) -> TestApp {
+    let mut env = env;
+    env.insert("LISTEN_ADDR".into(), "127.0.0.1:0".into());
+    start(backend, env, std::sync::Arc::new(tempfile::tempdir().expect("tempdir")), client()).await
+}
+
 async fn start(
     backend: Backend,
     env: HashMap<String, String>,
@@ -164,6 +171,16 @@ impl TestApp {
         form.push(("csrf_token", &token));
         form.push(("action", action));
         self.post(path, &form).await
+    }
+
+    /// Steps 2 to 4 after a successful step 1.
+    pub async fn register_rest(&self) {
+        let response = self.submit_step("/register/address", ADDRESS).await;
+        assert_eq!(location(&response), "/register/plan", "step 2 accepted");
+        let response = self.submit_step("/register/plan", &[("plan_id", "standard")]).await;
+        assert_eq!(location(&response), "/register/confirm", "step 3 accepted");
+        let response = self.submit_step("/register/confirm", &[("agree", "yes")]).await;
+        assert_eq!(location(&response), "/register/complete");
     }
 
     /// Walks the whole form for `email` and returns the 受付番号 shown on the 完了 page.

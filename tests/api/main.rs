@@ -6,6 +6,8 @@ mod helpers;
 
 mod foundation;
 mod integrations;
+mod mail;
 mod process;
 mod registration;
 mod runbook;
+mod smtp_sink;
