@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::address::api::{Address, EmbeddedAddress, HttpAddress};
 use crate::catalog::Catalog;
 use crate::config::{ApiConfig, Config};
 use crate::db::Db;
@@ -14,6 +15,7 @@ use crate::inventory::{EmbeddedInventory, HttpInventory, Inventory};
 use crate::region::{EmbeddedRegion, HttpRegion, Region};
 
 pub struct Apis {
+    pub address: Address,
     pub inventory: Inventory,
     pub region: Region,
 }
@@ -42,6 +44,10 @@ pub struct ApiStatus {
 impl Apis {
     pub fn from_config(config: &Config, db: &Db, catalog: &Arc<Catalog>) -> anyhow::Result<Apis> {
         let external = &config.external;
+        let address: Box<dyn crate::address::api::AddressApi> = match http(ApiName::Address, &external.address, config)? {
+            Some(api) => Box::new(HttpAddress::new(api)),
+            None => Box::new(EmbeddedAddress),
+        };
         let inventory: Box<dyn crate::inventory::InventoryApi> = match http(ApiName::Inventory, &external.inventory, config)? {
             Some(api) => Box::new(HttpInventory::new(api)),
             None => Box::new(EmbeddedInventory::new(db.clone())),
@@ -51,6 +57,7 @@ impl Apis {
             None => Box::new(EmbeddedRegion::new(catalog.clone())),
         };
         Ok(Apis {
+            address: Address::new(address, external.address.force_fallback),
             inventory: Inventory::new(inventory, external.inventory.force_fallback, config.low_stock_threshold),
             region: Region::new(region, external.region.force_fallback),
         })
@@ -68,6 +75,7 @@ impl Apis {
         };
         let external = &config.external;
         vec![
+            entry(ApiName::Address, self.address.health(), self.address.circuit(), self.address.guard.forced(), &external.address),
             entry(
                 ApiName::Inventory,
                 self.inventory.health(),

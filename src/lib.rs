@@ -17,4 +17,5 @@ pub mod metrics;
 pub mod region;
 pub mod registration;
 pub mod startup;
+pub mod stub_apis;
 pub mod telemetry;

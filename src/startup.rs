@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(crate::metrics::render))
         .merge(registration::routes())
         .merge(crate::mail::verify::routes())
+        .merge(crate::address::routes::routes())
         .merge(crate::assets::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_state_changes))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -87,6 +88,10 @@ impl Application {
         }
         crate::metrics::install();
         let apis = Arc::new(Apis::from_config(&config, &db, &catalog)?);
+        if config.external.address.url.is_none() {
+            // Decode the bundled postal table now rather than on the first lookup.
+            crate::address::PostalTable::embedded();
+        }
         let listener =
             TcpListener::bind(config.listen_addr).await.with_context(|| format!("LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
         let mut config = config;

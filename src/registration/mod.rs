@@ -155,6 +155,7 @@ async fn step_page(
         Step::Customer | Step::Address => {
             let mut page = StepPage::new(step, data, errors, flow.has_password, &flow.csrf_token);
             page.notice = notice;
+            page.lookup_available = step == Step::Address && state.apis.address.available();
             render(status, &page)
         }
         Step::Plan => {
@@ -231,6 +232,9 @@ async fn save_step(State(state): State<AppState>, Path(slug): Path<String>, head
     }
 
     let going_back = input.get("action") == "back";
+    if step == Step::Address && matches!(input.get("action"), "lookup" | "pick") {
+        return address_lookup(&state, &visit, &input, &rules).await;
+    }
     if step == Step::Confirm {
         return confirm(&state, visit, &input, going_back, &rules).await;
     }
@@ -269,6 +273,56 @@ async fn save_step(State(state): State<AppState>, Path(slug): Path<String>, head
     metrics::counter!("nfa_registration_step_completed_total", "step" => step.slug()).increment(1);
     let next = step.next().unwrap_or(Step::Confirm);
     Ok(visit.respond(&state, see_other(&next.path())))
+}
+
+/// 住所検索 without JavaScript: the step reloads with the address filled in, a choice of towns,
+/// or a message saying to type it (unknown code, or AddressAPI unavailable).
+async fn address_lookup(state: &AppState, visit: &Visit, input: &Input, rules: &Rules<'_>) -> Result<Response, AppError> {
+    let flow = &visit.flow;
+    let mut data = flow.data.clone();
+    steps::apply(Step::Address, &mut data, input, flow.has_password, rules);
+    let code = match fields::postal_code(input.get("postal_code")) {
+        Ok(code) => code,
+        Err(message) => {
+            flow::save(&state.db, flow.id, &data, None).await?;
+            let errors = vec![FieldError { field: "postal_code", message }];
+            let page = step_page(state, Step::Address, StatusCode::UNPROCESSABLE_ENTITY, &data, errors, flow, None).await;
+            return Ok(visit.respond(state, page));
+        }
+    };
+    let mut candidates = Vec::new();
+    let message = match state.apis.address.lookup(&code).await {
+        Ok(found) if found.is_empty() => "該当する住所が見つかりませんでした。郵便番号をご確認のうえ、住所を直接入力してください。",
+        Ok(found) if found.len() == 1 || input.get("action") == "pick" => {
+            let index: usize = input.get("address_choice").parse().unwrap_or(0);
+            let chosen = found.get(index).unwrap_or(&found[0]);
+            data.set("prefecture", chosen.prefecture.clone());
+            data.set("city", chosen.city.clone());
+            if !chosen.town.is_empty() && !data.get("street").starts_with(&chosen.town) {
+                data.set("street", chosen.town.clone());
+            }
+            data.address_done = steps::step_complete(Step::Address, &data, rules);
+            "住所を入力しました。番地・部屋番号などを続けて入力してください。"
+        }
+        Ok(found) => {
+            candidates = found
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let note = a.note.as_ref().map(|n| format!("（{n}）")).unwrap_or_default();
+                    (i, format!("{}{}{}{note}", a.prefecture, a.city, a.town))
+                })
+                .collect();
+            "この郵便番号には複数の住所があります。一覧からお選びください。"
+        }
+        Err(_) => "現在、住所検索をご利用いただけません。お手数ですが、住所を直接入力してください。",
+    };
+    flow::save(&state.db, flow.id, &data, None).await?;
+    let mut page = StepPage::new(Step::Address, &data, Vec::new(), flow.has_password, &flow.csrf_token);
+    page.lookup_available = state.apis.address.available();
+    page.lookup_message = Some(message.to_string());
+    page.candidates = candidates;
+    Ok(visit.respond(state, render(StatusCode::OK, &page)))
 }
 
 async fn confirm(state: &AppState, visit: Visit, input: &Input, going_back: bool, rules: &Rules<'_>) -> Result<Response, AppError> {

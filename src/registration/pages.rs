@@ -82,6 +82,12 @@ pub struct StepPage {
     pub fields: Vec<FieldView>,
     pub csrf_token: String,
     pub has_back: bool,
+    /// Address step: whether 住所検索 is offered (AddressAPI available).
+    pub lookup_available: bool,
+    /// Address step: the outcome of the last 住所検索, for the person.
+    pub lookup_message: Option<String>,
+    /// Address step: several towns share the code; the person picks one (index, label).
+    pub candidates: Vec<(usize, String)>,
 }
 
 impl StepPage {
@@ -107,6 +113,9 @@ impl StepPage {
             fields,
             csrf_token: csrf_token.to_string(),
             has_back: step.previous().is_some(),
+            lookup_available: false,
+            lookup_message: None,
+            candidates: Vec::new(),
         }
     }
 }

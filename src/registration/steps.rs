@@ -279,6 +279,12 @@ pub fn apply(step: Step, data: &mut FlowData, input: &Input, has_password: bool,
     applied
 }
 
+/// Whether every field of a step holds a value that passes its rule.
+pub fn step_complete(step: Step, data: &FlowData, rules: &Rules) -> bool {
+    fields_of(step)
+        .all(|f| f.kind == Kind::Password || matches!(check_field(f.name, data.get(f.name), data.get("email"), rules), Some(Ok(_))))
+}
+
 /// Re-checks every stored value before the final submit: a value may have been saved under an
 /// older rule or the catalogue may have changed. Returns the first step that needs attention.
 pub fn recheck(data: &FlowData, has_password: bool, rules: &Rules) -> Result<(), Step> {

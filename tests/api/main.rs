@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod address;
 mod foundation;
 mod integrations;
 mod mail;

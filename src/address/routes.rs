@@ -1,0 +1,52 @@
+//! `GET /api/v1/postal-codes/{code}`: every address of a postal code, for the form's script and
+//! for other clients; and the API's OpenAPI description.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::api::PostalAnswer;
+use crate::http::problem::problem;
+use crate::registration::fields;
+use crate::startup::AppState;
+
+const OPENAPI: &str = include_str!("../../docs/api-v1.openapi.json");
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/postal-codes/{code}", get(lookup))
+        .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+}
+
+async fn lookup(State(state): State<AppState>, Path(raw): Path<String>) -> Response {
+    let Ok(code) = fields::postal_code(&raw) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "invalid-postal-code",
+            "郵便番号の形式が正しくありません",
+            "郵便番号は7桁の数字で入力してください（例: 123-4567）。",
+        );
+    };
+    match state.apis.address.lookup(&code).await {
+        Ok(addresses) if addresses.is_empty() => problem(
+            StatusCode::NOT_FOUND,
+            "postal-code-not-found",
+            "該当する住所がありません",
+            "この郵便番号に該当する住所が見つかりませんでした。郵便番号をご確認のうえ、住所を直接入力してください。",
+        ),
+        Ok(addresses) => {
+            let mut response = axum::Json(PostalAnswer { postal_code: code, addresses }).into_response();
+            // The data changes once a month at most.
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+            response
+        }
+        Err(_) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "address-lookup-unavailable",
+            "住所検索を利用できません",
+            "現在、住所検索をご利用いただけません。お手数ですが、住所を直接入力してください。",
+        ),
+    }
+}
