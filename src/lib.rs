@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod emf;
 pub mod external;
 pub mod health;
 pub mod http;

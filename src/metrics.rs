@@ -65,9 +65,13 @@ fn describe() {
 }
 
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    refresh_gauges(&state).await;
-    let body = install().render();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], rendered(&state).await)
+}
+
+/// The Prometheus text, with the state gauges refreshed first.
+pub async fn rendered(state: &AppState) -> String {
+    refresh_gauges(state).await;
+    install().render()
 }
 
 async fn refresh_gauges(state: &AppState) {

@@ -130,6 +130,7 @@ impl Application {
         let drain_timeout = state.config.shutdown_timeout;
         let db = state.db.clone();
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let emf = state.config.emf_interval.map(|every| tokio::spawn(crate::emf::run(state.clone(), every)));
         let mail_worker = tokio::spawn(crate::mail::worker::run(state.db.clone(), mail.transport, mail.from, state.config.mail.clone()));
         let shutting_down = Arc::new(Notify::new());
         let signal = shutting_down.clone();
@@ -151,6 +152,9 @@ impl Application {
             },
         };
         housekeeping.abort();
+        if let Some(emf) = emf {
+            emf.abort();
+        }
         mail_worker.abort();
         db.close().await;
         tracing::info!(event = "shutdown_complete", "stopped");

@@ -163,7 +163,12 @@ impl HttpApi {
         };
         self.breaker.record(healthy);
         if let Err(err) = &result {
-            tracing::warn!(event = "external_api_error", api = self.name.as_str(), error = %err, "external API call failed");
+            tracing::warn!(
+                event = "external_api_error",
+                api = self.name.as_str(),
+                error = crate::telemetry::redact(&err.to_string()),
+                "external API call failed"
+            );
         }
         result
     }

@@ -50,7 +50,7 @@ impl<E: Into<anyhow::Error>> From<E> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        tracing::error!(event = "internal_error", error = format!("{:#}", self.0), "internal error");
+        tracing::error!(event = "internal_error", error = crate::telemetry::redact(&format!("{:#}", self.0)), "internal error");
         error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ただいま処理できません",

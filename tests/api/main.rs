@@ -8,6 +8,7 @@ mod address;
 mod foundation;
 mod integrations;
 mod mail;
+mod observability;
 mod process;
 mod registration;
 mod runbook;

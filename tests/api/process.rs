@@ -160,3 +160,97 @@ fn sigterm_lets_a_slow_request_finish_then_exits_0() {
     assert!(status.success(), "exit status {status:?}");
     assert!(TcpStream::connect(&address).is_err(), "no longer accepting");
 }
+
+#[test]
+fn cloudwatch_emf_lines_carry_the_runbooks_namespaces() {
+    let (mut child, address, lines, _dir) = serve(&[("METRICS_CLOUDWATCH_EMF", "1"), ("METRICS_CLOUDWATCH_EMF_INTERVAL_SECS", "1")]);
+    let mut stream = TcpStream::connect(&address).expect("connect");
+    write!(stream, "GET /health HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let emf = loop {
+        let line = lines.recv_timeout(Duration::from_secs(10)).expect("an EMF line within the interval");
+        let json: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+        if json.get("_aws").is_some() {
+            break json;
+        }
+    };
+    assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Normal-Form-App/Application");
+    for name in ["ErrorRate", "ResponseTime", "ActiveSessions", "Registrations", "CSRFFailures", "RateLimited"] {
+        assert!(emf[name].is_number(), "{name}");
+    }
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+}
+
+/// Canary values go through every form; none may appear in any log line, even at debug level.
+#[test]
+fn no_personal_data_reaches_the_logs() {
+    const PASSWORD: &str = "Canary-Pass-7Q9Z-horse";
+    const EMAIL: &str = "canary.mail.7q9z@example.jp";
+    const PHONE: &str = "09077779999";
+    let (mut child, address, lines, _dir) = serve(&[("RUST_LOG", "debug"), ("OUTBOX_POLL_SECS", "1")]);
+    let base = format!("http://{address}");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let client = crate::helpers::client();
+        let token = |html: &str| crate::helpers::csrf_token(html);
+        let get = |path: &str| {
+            let client = client.clone();
+            let url = format!("{base}{path}");
+            async move { client.get(url).send().await.expect("get").text().await.expect("body") }
+        };
+        let customer = [
+            ("family_name", "山田"),
+            ("given_name", "太郎"),
+            ("family_name_kana", "やまだ"),
+            ("given_name_kana", "たろう"),
+            ("email", EMAIL),
+            ("email_confirm", EMAIL),
+            ("password", PASSWORD),
+            ("phone", PHONE),
+            ("birth_date", "1990-04-01"),
+        ];
+        // A CSRF failure and a validation error carrying the canaries, then the real thing.
+        client.post(format!("{base}/register/customer")).form(&customer).send().await.expect("post");
+        let html = get("/register/customer").await;
+        let mut invalid = customer.to_vec();
+        invalid.push(("email_confirm", "other@example.jp"));
+        invalid.retain(|(k, v)| *k != "email_confirm" || *v == "other@example.jp");
+        let t = token(&html);
+        invalid.push(("csrf_token", &t));
+        client.post(format!("{base}/register/customer")).form(&invalid).send().await.expect("post");
+        let mut form = customer.to_vec();
+        form.push(("csrf_token", &t));
+        client.post(format!("{base}/register/customer")).form(&form).send().await.expect("post");
+        let t = token(&get("/register/address").await);
+        let mut form = ADDRESS_FORM.to_vec();
+        form.push(("csrf_token", &t));
+        client.post(format!("{base}/register/address")).form(&form).send().await.expect("post");
+        let t = token(&get("/register/plan").await);
+        client.post(format!("{base}/register/plan")).form(&[("plan_id", "basic"), ("csrf_token", &t)]).send().await.expect("post");
+        let t = token(&get("/register/confirm").await);
+        client.post(format!("{base}/register/confirm")).form(&[("agree", "yes"), ("csrf_token", &t)]).send().await.expect("post");
+        client
+            .post(format!("{base}/register/validate"))
+            .form(&[("field", "password"), ("value", PASSWORD), ("email", EMAIL)])
+            .send()
+            .await
+            .expect("post");
+        client.post(format!("{base}/verify-email/resend")).form(&[("email", EMAIL)]).send().await.expect("post");
+        client.get(format!("{base}/verify-email?n=X&e=1&s={PASSWORD}")).send().await.expect("get");
+        tokio::time::sleep(Duration::from_secs(2)).await; // let the outbox worker send (to .eml files)
+    });
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+    let logged: Vec<String> = lines.try_iter().collect();
+    assert!(logged.len() > 10, "the run was logged");
+    for line in &logged {
+        for canary in [PASSWORD, EMAIL, "canary.mail", PHONE, "090-7777"] {
+            assert!(!line.contains(canary), "{canary} leaked into the log: {line}");
+        }
+    }
+    assert!(logged.iter().any(|l| l.contains("\"category\":\"SECURITY\"") && l.contains("csrf_failure")));
+}
+
+const ADDRESS_FORM: &[(&str, &str)] = &[("postal_code", "1500002"), ("prefecture", "東京都"), ("city", "渋谷区"), ("street", "渋谷2-21-1")];
