@@ -35,10 +35,50 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         refuse: Vec<String>,
     },
+    /// Runbook checks and reports (daily checklist, business figures, weekly report).
+    Ops {
+        #[command(subcommand)]
+        command: OpsCommand,
+    },
     /// Postal-code data: rebuild the bundled table from Japan Post's utf_ken_all.csv.
     Postal {
         #[command(subcommand)]
         command: PostalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OpsCommand {
+    /// The runbook's 毎朝9:00 checklist against a running instance and its database (exit 1 if something needs a person).
+    Daily {
+        /// Base URL of a running instance, e.g. https://normal-form-app.com
+        #[arg(long)]
+        url: String,
+        /// Prometheus base URL for 24-hour error rate and p95 (default: PROMETHEUS_URL).
+        #[arg(long, env = "PROMETHEUS_URL")]
+        prometheus_url: Option<String>,
+        /// Folder whose newest file is the latest backup (checked to be at most 26 h old).
+        #[arg(long, env = "BACKUP_DIR")]
+        backup_dir: Option<std::path::PathBuf>,
+        /// Print JSON instead of the Japanese report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The runbook's two business queries (daily registrations, completion rate) on either database.
+    Stats {
+        #[arg(long, default_value_t = 7)]
+        days: i32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The weekly performance report (週次 性能監視レポート) as one self-contained HTML file.
+    Report {
+        #[arg(long, default_value_t = 7)]
+        days: i32,
+        #[arg(long, default_value = "report.html")]
+        out: std::path::PathBuf,
+        #[arg(long, env = "PROMETHEUS_URL")]
+        prometheus_url: Option<String>,
     },
 }
 
@@ -52,6 +92,48 @@ pub enum PostalCommand {
         #[arg(long, default_value = "assets/postal/ken_all.tsv.gz")]
         out: std::path::PathBuf,
     },
+}
+
+async fn ops(command: OpsCommand, config: &Config) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url, &PoolSettings::from(config))?;
+    match command {
+        OpsCommand::Daily { url, prometheus_url, backup_dir, json } => {
+            let options =
+                crate::ops::daily::DailyOptions { url: &url, prometheus_url: prometheus_url.as_deref(), backup_dir: backup_dir.as_deref() };
+            let checks = crate::ops::daily::run(&db, &options).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&checks)?);
+            } else {
+                crate::ops::daily::print(&checks);
+            }
+            if checks.iter().any(|c| !c.ok) {
+                std::process::exit(1);
+            }
+        }
+        OpsCommand::Stats { days, json } => {
+            let daily = crate::ops::stats::daily_registrations(&db, days).await?;
+            let completion = crate::ops::stats::completion_rate(&db, days).await?;
+            if json {
+                println!("{}", serde_json::json!({ "daily_registrations": daily, "completion": completion }));
+            } else {
+                println!("日次登録数（直近{days}日）");
+                for day in &daily {
+                    println!("  {}  {:>6}件", day.day, day.registrations);
+                }
+                println!(
+                    "登録完了率（セッションベース、直近{days}日）: {:.2}%（完了 {} ／ セッション {}）",
+                    completion.completion_rate, completion.completed, completion.total_sessions
+                );
+            }
+        }
+        OpsCommand::Report { days, out, prometheus_url } => {
+            let html = crate::ops::report::build(&db, days, prometheus_url.as_deref()).await?;
+            std::fs::write(&out, html)?;
+            println!("wrote {}", out.display());
+        }
+    }
+    db.close().await;
+    Ok(())
 }
 
 /// Runs a parsed command. Errors in configuration exit with code 2, anything else with 1.
@@ -87,6 +169,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             };
             crate::stub_apis::run(catalog, StubOptions { listen, modes }).await?;
         }
+        Command::Ops { command } => return ops(command, &config).await,
         Command::Postal { command: PostalCommand::Import { file, out } } => {
             crate::address::run_import_cli(&file, &out)?;
         }

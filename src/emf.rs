@@ -46,8 +46,8 @@ fn label<'a>(labels: &'a [(String, String)], key: &str) -> Option<&'a str> {
 /// Cumulative figures taken from one rendering.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
-    requests: f64,
-    errors: f64,
+    pub requests: f64,
+    pub errors: f64,
     /// Cumulative bucket counts of request latency, by upper bound (seconds).
     latency_buckets: Vec<(f64, f64)>,
     registrations: f64,
@@ -111,7 +111,7 @@ impl Snapshot {
 }
 
 /// The 95th percentile (ms) of the requests between two snapshots, interpolated in its bucket.
-fn p95_ms(before: &Snapshot, after: &Snapshot) -> f64 {
+pub fn p95_ms(before: &Snapshot, after: &Snapshot) -> f64 {
     let deltas: Vec<(f64, f64)> = after
         .latency_buckets
         .iter()

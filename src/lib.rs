@@ -15,6 +15,7 @@ pub mod http;
 pub mod inventory;
 pub mod mail;
 pub mod metrics;
+pub mod ops;
 pub mod region;
 pub mod registration;
 pub mod startup;

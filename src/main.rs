@@ -7,6 +7,7 @@ use normal_form_app::config::Config;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    normal_form_app::external::install_crypto_provider();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {

@@ -29,6 +29,7 @@ use crate::crypto::constant_time_eq;
 use crate::http::csrf::same_origin;
 use crate::http::error::{AppError, error_page, render};
 use crate::startup::AppState;
+use crate::with_pool;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -129,6 +130,25 @@ fn see_other(path: &str) -> Response {
 
 fn not_found() -> Response {
     error_page(StatusCode::NOT_FOUND, "ページが見つかりません", "お探しのページは見つかりませんでした。")
+}
+
+/// Counts validation errors (metrics) and keeps step and field — never the value — for the
+/// error-pattern reports. A failure to record must not cost the person their answer page.
+async fn record_validation_errors(state: &AppState, step: &'static str, errors: &[FieldError]) {
+    let now = OffsetDateTime::now_utc();
+    for error in errors {
+        metrics::counter!("nfa_registration_validation_errors_total", "step" => step, "field" => error.field).increment(1);
+        let recorded = with_pool!(&state.db, |pool| sqlx::query("INSERT INTO form_errors (step, field, created_at) VALUES ($1, $2, $3)")
+            .bind(step)
+            .bind(error.field)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ()));
+        if let Err(err) = recorded {
+            tracing::warn!(event = "form_error_not_recorded", error = %err, "could not record a validation error");
+        }
+    }
 }
 
 /// A request that failed the CSRF token or origin check: logged as a security event and counted.
@@ -262,9 +282,7 @@ async fn save_step(State(state): State<AppState>, Path(slug): Path<String>, head
         return Ok(visit.respond(&state, see_other(&previous.path())));
     }
     if !applied.errors.is_empty() {
-        for error in &applied.errors {
-            metrics::counter!("nfa_registration_validation_errors_total", "step" => step.slug(), "field" => error.field).increment(1);
-        }
+        record_validation_errors(&state, step.slug(), &applied.errors).await;
         let mut flow = flow.clone();
         flow.has_password |= new_hash.is_some();
         let page = step_page(&state, step, StatusCode::UNPROCESSABLE_ENTITY, &data, applied.errors, &flow, visit.notice()).await;
@@ -334,10 +352,10 @@ async fn confirm(state: &AppState, visit: Visit, input: &Input, going_back: bool
         return Ok(visit.respond(state, see_other(&earlier.path())));
     }
     if input.get("agree") != "yes" {
-        metrics::counter!("nfa_registration_validation_errors_total", "step" => "confirm", "field" => "agree").increment(1);
         let errors = vec![FieldError {
             field: "agree", message: "登録には、利用規約・個人情報の取扱いへの同意が必要です。".into()
         }];
+        record_validation_errors(state, "confirm", &errors).await;
         let page = step_page(state, Step::Confirm, StatusCode::UNPROCESSABLE_ENTITY, &flow.data, errors, flow, visit.notice()).await;
         return Ok(visit.respond(state, page));
     }

@@ -9,6 +9,7 @@ mod foundation;
 mod integrations;
 mod mail;
 mod observability;
+mod ops;
 mod process;
 mod registration;
 mod runbook;

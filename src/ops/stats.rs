@@ -1,0 +1,159 @@
+//! The runbook's business figures (業務監視) from the database, on either backend: daily
+//! registrations, the session-based completion rate, the funnel and the error patterns.
+//!
+//! On PostgreSQL the SQL is the runbook's own, with the period as a parameter; SQLite gets the
+//! same query in its dialect.
+
+use serde::Serialize;
+
+use crate::db::Db;
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct DayCount {
+    pub day: String,
+    pub registrations: i64,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Completion {
+    pub completed: i64,
+    pub total_sessions: i64,
+    /// Percent, rounded to 2 decimals as the runbook's query does.
+    pub completion_rate: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Funnel {
+    pub started: i64,
+    pub customer: i64,
+    pub address: i64,
+    pub plan: i64,
+    pub completed: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FieldErrors {
+    pub step: String,
+    pub field: String,
+    pub count: i64,
+}
+
+/// Registrations per day over the last `days` days (the runbook's 日次登録数).
+pub async fn daily_registrations(db: &Db, days: i32) -> Result<Vec<DayCount>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = match db {
+        Db::Postgres(pool) => {
+            sqlx::query_as(
+                "SELECT CAST(DATE(created_at) AS TEXT), COUNT(*) FROM users \
+                 WHERE created_at >= CURRENT_DATE - make_interval(days => $1) \
+                 GROUP BY DATE(created_at) ORDER BY DATE(created_at)",
+            )
+            .bind(days)
+            .fetch_all(pool)
+            .await?
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query_as(
+                "SELECT DATE(created_at), COUNT(*) FROM users WHERE created_at >= DATE('now', $1) \
+                 GROUP BY DATE(created_at) ORDER BY DATE(created_at)",
+            )
+            .bind(format!("-{days} days"))
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    Ok(rows.into_iter().map(|(day, registrations)| DayCount { day, registrations }).collect())
+}
+
+/// The runbook's 登録完了率（セッションベース）over the last `days` days.
+pub async fn completion_rate(db: &Db, days: i32) -> Result<Completion, sqlx::Error> {
+    let (completed, total): (i64, i64) = match db {
+        Db::Postgres(pool) => {
+            sqlx::query_as(
+                "SELECT COUNT(CASE WHEN users.id IS NOT NULL THEN 1 END), COUNT(*) FROM user_sessions \
+                 LEFT JOIN users ON users.email = user_sessions.user_data->>'email' \
+                 WHERE user_sessions.created_at >= CURRENT_DATE - make_interval(days => $1)",
+            )
+            .bind(days)
+            .fetch_one(pool)
+            .await?
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query_as(
+                "SELECT COUNT(CASE WHEN users.id IS NOT NULL THEN 1 END), COUNT(*) FROM user_sessions \
+                 LEFT JOIN users ON users.email = json_extract(user_sessions.user_data, '$.email') \
+                 WHERE user_sessions.created_at >= DATE('now', $1)",
+            )
+            .bind(format!("-{days} days"))
+            .fetch_one(pool)
+            .await?
+        }
+    };
+    let rate = if total > 0 { (completed as f64 * 10000.0 / total as f64).round() / 100.0 } else { 0.0 };
+    Ok(Completion { completed, total_sessions: total, completion_rate: rate })
+}
+
+/// Flows started in the period and how far they got.
+pub async fn funnel(db: &Db, days: i32) -> Result<Funnel, sqlx::Error> {
+    let row: (i64, i64, i64, i64, i64) = match db {
+        Db::Postgres(pool) => {
+            sqlx::query_as(
+                "SELECT COUNT(*), \
+                   COUNT(*) FILTER (WHERE status = 'completed' OR (user_data->>'customer_done')::boolean), \
+                   COUNT(*) FILTER (WHERE status = 'completed' OR (user_data->>'address_done')::boolean), \
+                   COUNT(*) FILTER (WHERE status = 'completed' OR (user_data->>'plan_done')::boolean), \
+                   COUNT(*) FILTER (WHERE status = 'completed') \
+                 FROM user_sessions WHERE created_at >= CURRENT_DATE - make_interval(days => $1) AND status <> 'expired'",
+            )
+            .bind(days)
+            .fetch_one(pool)
+            .await?
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query_as(
+                "SELECT COUNT(*), \
+                   COALESCE(SUM(CASE WHEN status = 'completed' OR json_extract(user_data, '$.customer_done') THEN 1 ELSE 0 END), 0), \
+                   COALESCE(SUM(CASE WHEN status = 'completed' OR json_extract(user_data, '$.address_done') THEN 1 ELSE 0 END), 0), \
+                   COALESCE(SUM(CASE WHEN status = 'completed' OR json_extract(user_data, '$.plan_done') THEN 1 ELSE 0 END), 0), \
+                   COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) \
+                 FROM user_sessions WHERE created_at >= DATE('now', $1) AND status <> 'expired'",
+            )
+            .bind(format!("-{days} days"))
+            .fetch_one(pool)
+            .await?
+        }
+    };
+    Ok(Funnel { started: row.0, customer: row.1, address: row.2, plan: row.3, completed: row.4 })
+}
+
+/// The fields that fail validation most (the runbook's エラー発生パターン).
+pub async fn top_field_errors(db: &Db, days: i32, limit: i64) -> Result<Vec<FieldErrors>, sqlx::Error> {
+    let since = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+    let rows: Vec<(String, String, i64)> = crate::with_pool!(db, |pool| {
+        sqlx::query_as(
+        "SELECT step, field, COUNT(*) AS n FROM form_errors WHERE created_at >= $1 GROUP BY step, field ORDER BY n DESC, step, field LIMIT $2"
+    )
+    .bind(since)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    })?;
+    Ok(rows.into_iter().map(|(step, field, count)| FieldErrors { step, field, count }).collect())
+}
+
+/// Pending manual reviews; and outbox (pending, failed, oldest pending age in seconds).
+pub async fn queues(db: &Db) -> Result<(i64, i64, i64, f64), sqlx::Error> {
+    let reviews: i64 = crate::with_pool!(db, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM manual_reviews WHERE status = 'pending'")
+        .fetch_one(pool)
+        .await)?;
+    let (pending, _, failed, oldest) = crate::mail::worker::stats(db).await?;
+    Ok((reviews, pending, failed, oldest))
+}
+
+/// Today's date as the database sees it (the runbook's `CURRENT_DATE`).
+pub async fn today(db: &Db) -> Result<time::Date, sqlx::Error> {
+    let text: String = match db {
+        Db::Postgres(pool) => sqlx::query_scalar("SELECT CAST(CURRENT_DATE AS TEXT)").fetch_one(pool).await?,
+        Db::Sqlite(pool) => sqlx::query_scalar("SELECT DATE('now')").fetch_one(pool).await?,
+    };
+    time::Date::parse(&text, time::macros::format_description!("[year]-[month]-[day]")).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
