@@ -292,11 +292,24 @@ async function register(context, { email, prefix, t }) {
   await expectStep(page, ROUTES.address, 'step 2 ご住所 after 次へ on step 1 (second time)', prefix);
 
   // --- step 2: ご住所 ------------------------------------------------------
-  await fillByLabel(page, '郵便番号', '150-0002');
+  // 住所検索: typing the postal code (全角, with a hyphen) fills 都道府県・市区町村・番地 with
+  // JavaScript; without it the 住所検索 button reloads the step with them filled.
   const pref = byLabel(page, '都道府県');
   assert.equal(await pref.count(), 1, 'expected one field labelled 都道府県');
   assert.equal(await pref.locator('xpath=self::select').count(), 1, '都道府県 should be a <select>');
-  await pref.selectOption({ label: '東京都' });
+  await byLabel(page, '郵便番号').fill('１５０－０００２');
+  if (prefix === 'nojs') {
+    await page.getByRole('button', { name: '住所検索', exact: true }).click();
+    await expectStep(page, ROUTES.address, 'step 2 ご住所 after 住所検索', prefix);
+  }
+  await page.waitForFunction(
+    () => document.querySelector('#f-city') && document.querySelector('#f-city').value === '渋谷区',
+    null,
+    { timeout: STEP_TIMEOUT_MS },
+  );
+  assert.equal(await pref.inputValue(), '東京都', `[${prefix}] 住所検索 should select 東京都`);
+  assert.equal(await byLabel(page, '番地').inputValue(), '渋谷', `[${prefix}] 住所検索 should fill the town part of 番地`);
+  await shot(page, prefix, '05a-address-looked-up');
   for (const [label, value] of STEP2.slice(1)) await fillByLabel(page, label, value);
   await shot(page, prefix, '05-address-filled');
   await nextButton(page).click();
