@@ -125,6 +125,9 @@ pub struct Config {
     /// At or below this many units a plan shows 残りわずか.
     pub low_stock_threshold: i64,
     pub mail: MailConfig,
+    /// Record metrics and serve `/metrics` (`METRICS_ENABLED=0` turns both off, e.g. to measure
+    /// their cost).
+    pub metrics_enabled: bool,
     /// Also write CloudWatch EMF lines to stdout every this often (`METRICS_CLOUDWATCH_EMF=1`).
     pub emf_interval: Option<Duration>,
 }
@@ -227,6 +230,11 @@ impl Config {
             },
             low_stock_threshold: parse_var(env, "LOW_STOCK_THRESHOLD", "10", "a whole number")?,
             mail: mail_config(env)?,
+            metrics_enabled: match env.get("METRICS_ENABLED").as_deref() {
+                None | Some("1") | Some("true") => true,
+                Some("0") | Some("false") => false,
+                Some(other) => return Err(bad("METRICS_ENABLED", format!("'{other}' is neither 1 nor 0"))),
+            },
             emf_interval: match env.get("METRICS_CLOUDWATCH_EMF").as_deref() {
                 None | Some("0") | Some("false") => None,
                 Some("1") | Some("true") => Some(seconds(env, "METRICS_CLOUDWATCH_EMF_INTERVAL_SECS", "60")?),

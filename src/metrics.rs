@@ -64,8 +64,11 @@ fn describe() {
     describe_gauge!("nfa_app_info", "Build information");
 }
 
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], rendered(&state).await)
+pub async fn render(State(state): State<AppState>) -> axum::response::Response {
+    if !state.config.metrics_enabled {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], rendered(&state).await).into_response()
 }
 
 /// The Prometheus text, with the state gauges refreshed first.

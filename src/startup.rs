@@ -86,7 +86,9 @@ impl Application {
         if let Err(err) = crate::inventory::seed_stock(&db, &catalog).await {
             tracing::error!(event = "stock_seed_deferred", error = %err, "could not seed plan stock; will retry in the background");
         }
-        crate::metrics::install();
+        if config.metrics_enabled || config.emf_interval.is_some() {
+            crate::metrics::install();
+        }
         let apis = Arc::new(Apis::from_config(&config, &db, &catalog)?);
         if config.external.address.url.is_none() {
             // Decode the bundled postal table now rather than on the first lookup.
