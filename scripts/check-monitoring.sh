@@ -15,6 +15,7 @@
 # not started. Exits non-zero when any check fails; the last line is
 # "monitoring checks: N passed, M failed".
 set -uo pipefail
+export PYTHONDONTWRITEBYTECODE=1
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MON="$REPO_ROOT/deploy/monitoring"

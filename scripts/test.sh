@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: Rust unit and integration tests (SQLite and PostgreSQL) and the
-# headless-Chromium browser tests. Installs what the tests need and starts PostgreSQL if it is
+# Runs the whole test suite: Rust unit and integration tests (SQLite and PostgreSQL), the
+# monitoring checks (promtool, amtool, dashboard) and the headless-Chromium browser tests. Installs what the tests need and starts PostgreSQL if it is
 # down; the PostgreSQL tests are never skipped.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,5 +33,10 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --locked --no-fail-fast
 fi
+
+# Monitoring as code: alert rules and their promtool tests, Alertmanager, and the Grafana
+# dashboard checked against a scrape of the running app.
+bash scripts/monitoring/scrape-live.sh target/live-metrics.txt
+bash scripts/check-monitoring.sh --scrape target/live-metrics.txt
 
 node --test tests/browser/

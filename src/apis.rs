@@ -5,19 +5,21 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::address::api::{Address, EmbeddedAddress, HttpAddress};
+use crate::address::api::{Address, AddressApi, EmbeddedAddress};
 use crate::catalog::Catalog;
 use crate::config::{ApiConfig, Config};
 use crate::db::Db;
+use crate::external::Api;
 use crate::external::breaker::CircuitState;
 use crate::external::{ApiHealth, ApiName, HttpApi, HttpSettings};
-use crate::inventory::{EmbeddedInventory, HttpInventory, Inventory};
-use crate::region::{EmbeddedRegion, HttpRegion, Region};
+use crate::inventory::{EmbeddedInventory, Inventory, InventoryApi};
+use crate::region::{EmbeddedRegion, Region, RegionApi};
 
 pub struct Apis {
     pub address: Address,
     pub inventory: Inventory,
     pub region: Region,
+    pub low_stock_threshold: i64,
 }
 
 fn http(name: ApiName, api: &ApiConfig, config: &Config) -> anyhow::Result<Option<HttpApi>> {
@@ -44,22 +46,23 @@ pub struct ApiStatus {
 impl Apis {
     pub fn from_config(config: &Config, db: &Db, catalog: &Arc<Catalog>) -> anyhow::Result<Apis> {
         let external = &config.external;
-        let address: Box<dyn crate::address::api::AddressApi> = match http(ApiName::Address, &external.address, config)? {
-            Some(api) => Box::new(HttpAddress::new(api)),
+        let address: Box<dyn AddressApi> = match http(ApiName::Address, &external.address, config)? {
+            Some(api) => Box::new(api),
             None => Box::new(EmbeddedAddress),
         };
-        let inventory: Box<dyn crate::inventory::InventoryApi> = match http(ApiName::Inventory, &external.inventory, config)? {
-            Some(api) => Box::new(HttpInventory::new(api)),
+        let inventory: Box<dyn InventoryApi> = match http(ApiName::Inventory, &external.inventory, config)? {
+            Some(api) => Box::new(api),
             None => Box::new(EmbeddedInventory::new(db.clone())),
         };
-        let region: Box<dyn crate::region::RegionApi> = match http(ApiName::Region, &external.region, config)? {
-            Some(api) => Box::new(HttpRegion::new(api)),
+        let region: Box<dyn RegionApi> = match http(ApiName::Region, &external.region, config)? {
+            Some(api) => Box::new(api),
             None => Box::new(EmbeddedRegion::new(catalog.clone())),
         };
         Ok(Apis {
-            address: Address::new(address, external.address.force_fallback),
-            inventory: Inventory::new(inventory, external.inventory.force_fallback, config.low_stock_threshold),
-            region: Region::new(region, external.region.force_fallback),
+            address: Api::new(ApiName::Address, address, external.address.force_fallback),
+            inventory: Api::new(ApiName::Inventory, inventory, external.inventory.force_fallback),
+            region: Api::new(ApiName::Region, region, external.region.force_fallback),
+            low_stock_threshold: config.low_stock_threshold,
         })
     }
 

@@ -122,10 +122,16 @@ impl Db {
         }
     }
 
-    /// One round trip to the database, for `/health`.
+    /// One round trip to the database, for `/health` and each metrics scrape. The wait for a
+    /// pool connection is recorded as `nfa_db_pool_acquire_duration_seconds`: sampled by every
+    /// probe, it shows when the pool runs short.
     pub async fn ping(&self) -> Result<Duration, sqlx::Error> {
         let started = Instant::now();
-        with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        with_pool!(self, |pool| {
+            let mut connection = pool.acquire().await?;
+            metrics::histogram!("nfa_db_pool_acquire_duration_seconds").record(started.elapsed().as_secs_f64());
+            sqlx::query("SELECT 1").execute(&mut *connection).await.map(|_| ())
+        })?;
         Ok(started.elapsed())
     }
 

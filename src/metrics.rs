@@ -55,13 +55,34 @@ fn describe() {
     describe_counter!("nfa_external_api_requests_total", "External API calls by API and outcome");
     describe_histogram!("nfa_external_api_request_duration_seconds", "External API call latency (including retries)");
     describe_gauge!("nfa_external_api_circuit_state", "Circuit breaker: 0 closed, 1 half-open, 2 open");
-    describe_gauge!("nfa_outbox_messages", "Outgoing mail by state");
     describe_gauge!("nfa_outbox_oldest_pending_age_seconds", "Age of the oldest mail waiting to be sent");
     describe_gauge!("nfa_manual_reviews_pending", "Registrations waiting for an operator's decision");
     describe_gauge!("nfa_db_pool_connections", "Database pool connections by state");
     describe_gauge!("nfa_db_pool_max_connections", "Database pool size limit");
     describe_gauge!("nfa_database_up", "1 when the last health check reached the database");
     describe_gauge!("nfa_app_info", "Build information");
+    describe_histogram!("nfa_db_pool_acquire_duration_seconds", "Wait for a database connection (sampled by health checks and scrapes)");
+    describe_gauge!("nfa_outbox_messages", "Outgoing mail by state");
+    describe_counter!("process_cpu_seconds_total", "Total user and system CPU time spent in seconds");
+    describe_gauge!("process_resident_memory_bytes", "Resident memory size in bytes");
+    describe_gauge!("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds");
+    // Counters exist from the start at 0, so rate() and increase() see their first event.
+    for name in [
+        "nfa_registrations_completed_total",
+        "nfa_registration_flows_started_total",
+        "nfa_security_csrf_failures_total",
+        "nfa_security_rate_limited_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for step in ["customer", "address", "plan", "confirm"] {
+        metrics::counter!("nfa_registration_step_completed_total", "step" => step).increment(0);
+    }
+    for api in crate::external::ApiName::ALL {
+        for outcome in ["success", "error", "timeout", "circuit_open"] {
+            metrics::counter!("nfa_external_api_requests_total", "api" => api.as_str(), "outcome" => outcome).increment(0);
+        }
+    }
 }
 
 pub async fn render(State(state): State<AppState>) -> axum::response::Response {
@@ -78,6 +99,8 @@ pub async fn rendered(state: &AppState) -> String {
 }
 
 async fn refresh_gauges(state: &AppState) {
+    let up = matches!(tokio::time::timeout(std::time::Duration::from_millis(1500), state.db.ping()).await, Ok(Ok(_)));
+    metrics::gauge!("nfa_database_up").set(if up { 1.0 } else { 0.0 });
     metrics::gauge!("nfa_app_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     for status in state.apis.statuses(&state.config) {
         let gauge = match status.circuit {
@@ -123,8 +146,7 @@ fn record_process_metrics() {
             if let (Some(utime), Some(stime)) =
                 (fields.get(11).and_then(|v| v.parse::<f64>().ok()), fields.get(12).and_then(|v| v.parse::<f64>().ok()))
             {
-                // A gauge so that fractions of a second survive; it only ever grows, so rate() works.
-                metrics::gauge!("process_cpu_seconds_total").set((utime + stime) / ticks_per_second);
+                metrics::counter!("process_cpu_seconds_total").absolute(((utime + stime) / ticks_per_second) as u64);
             }
         }
     }

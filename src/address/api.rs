@@ -9,14 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::PostalAddress;
 use super::postal::PostalTable;
-use crate::external::breaker::CircuitState;
-use crate::external::{ApiHealth, ApiName, BoxFuture, ExternalError, Guard, HttpApi};
+use crate::external::{Api, BoxFuture, ExternalError, HttpApi, Provider};
 
-pub trait AddressApi: Send + Sync {
+pub trait AddressApi: Provider {
     /// Every address for a 7-digit postal code; empty when the code does not exist.
     fn lookup<'a>(&'a self, code: &'a str) -> BoxFuture<'a, Result<Vec<PostalAddress>, ExternalError>>;
-    fn circuit(&self) -> CircuitState;
-    fn health(&self) -> ApiHealth;
 }
 
 pub struct EmbeddedAddress;
@@ -25,15 +22,9 @@ impl AddressApi for EmbeddedAddress {
     fn lookup<'a>(&'a self, code: &'a str) -> BoxFuture<'a, Result<Vec<PostalAddress>, ExternalError>> {
         Box::pin(async move { Ok(PostalTable::embedded().lookup(code)) })
     }
-
-    fn circuit(&self) -> CircuitState {
-        CircuitState::Closed
-    }
-
-    fn health(&self) -> ApiHealth {
-        ApiHealth::Ok
-    }
 }
+
+impl Provider for EmbeddedAddress {}
 
 /// The JSON both `ADDRESS_API_URL/postal-codes/{code}` and our own `/api/v1/postal-codes/{code}`
 /// answer with.
@@ -43,58 +34,20 @@ pub struct PostalAnswer {
     pub addresses: Vec<PostalAddress>,
 }
 
-pub struct HttpAddress {
-    api: HttpApi,
-}
-
-impl HttpAddress {
-    pub fn new(api: HttpApi) -> HttpAddress {
-        HttpAddress { api }
-    }
-}
-
-impl AddressApi for HttpAddress {
+/// The HTTP provider: `GET {ADDRESS_API_URL}/postal-codes/{code}`.
+impl AddressApi for HttpApi {
     fn lookup<'a>(&'a self, code: &'a str) -> BoxFuture<'a, Result<Vec<PostalAddress>, ExternalError>> {
         Box::pin(async move {
-            let answer: Option<PostalAnswer> = self.api.get_json(&format!("/postal-codes/{code}"), &[]).await?;
+            let answer: Option<PostalAnswer> = self.get_json(&format!("/postal-codes/{code}"), &[]).await?;
             Ok(answer.map(|a| a.addresses).unwrap_or_default())
         })
     }
-
-    fn circuit(&self) -> CircuitState {
-        self.api.circuit()
-    }
-
-    fn health(&self) -> ApiHealth {
-        self.api.health()
-    }
 }
 
-pub struct Address {
-    pub guard: Guard,
-    provider: Box<dyn AddressApi>,
-}
+pub type Address = Api<dyn AddressApi>;
 
-impl Address {
-    pub fn new(provider: Box<dyn AddressApi>, forced: bool) -> Address {
-        Address { guard: Guard::new(ApiName::Address, forced), provider }
-    }
-
+impl Api<dyn AddressApi> {
     pub async fn lookup(&self, code: &str) -> Result<Vec<PostalAddress>, ExternalError> {
         self.guard.call(self.provider.lookup(code)).await
-    }
-
-    /// Whether the form offers 住所検索 now. A half-open circuit counts as available, so the
-    /// first lookup after an outage is the probe that brings the feature back.
-    pub fn available(&self) -> bool {
-        self.circuit() != CircuitState::Open
-    }
-
-    pub fn circuit(&self) -> CircuitState {
-        if self.guard.forced() { CircuitState::Open } else { self.provider.circuit() }
-    }
-
-    pub fn health(&self) -> ApiHealth {
-        if self.guard.forced() { ApiHealth::Down } else { self.provider.health() }
     }
 }

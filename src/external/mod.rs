@@ -122,19 +122,6 @@ impl HttpApi {
         })
     }
 
-    pub fn circuit(&self) -> CircuitState {
-        self.breaker.state()
-    }
-
-    pub fn health(&self) -> ApiHealth {
-        match self.breaker.state() {
-            CircuitState::Open => ApiHealth::Down,
-            CircuitState::HalfOpen => ApiHealth::Degraded,
-            CircuitState::Closed if self.breaker.recent_failures() > 0 => ApiHealth::Degraded,
-            CircuitState::Closed => ApiHealth::Ok,
-        }
-    }
-
     /// An idempotent read: retried (at most `retries` times, exponential backoff with jitter) on
     /// timeouts, connection errors and 5xx. `Ok(None)` for 404.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<Option<T>, ExternalError> {
@@ -198,6 +185,63 @@ fn classify(err: reqwest::Error) -> ExternalError {
         ExternalError::Malformed(err.to_string())
     } else {
         ExternalError::Connect(err.to_string())
+    }
+}
+
+/// What a provider says of its own state. Embedded providers are always up (the defaults); the
+/// HTTP provider answers from its circuit breaker.
+pub trait Provider: Send + Sync {
+    fn circuit(&self) -> CircuitState {
+        CircuitState::Closed
+    }
+
+    fn health(&self) -> ApiHealth {
+        ApiHealth::Ok
+    }
+}
+
+/// `HttpApi` itself is the HTTP provider of each API: `address`, `inventory` and `region`
+/// implement their traits for it.
+impl Provider for HttpApi {
+    fn circuit(&self) -> CircuitState {
+        self.breaker.state()
+    }
+
+    fn health(&self) -> ApiHealth {
+        match self.breaker.state() {
+            CircuitState::Open => ApiHealth::Down,
+            CircuitState::HalfOpen => ApiHealth::Degraded,
+            CircuitState::Closed if self.breaker.recent_failures() > 0 => ApiHealth::Degraded,
+            CircuitState::Closed => ApiHealth::Ok,
+        }
+    }
+}
+
+/// One external API as the app uses it: the configured provider behind the operator's
+/// forced-fallback switch and the metrics. Each API's module adds its calls (`lookup`, `check`,
+/// `levels`, `reserve`) in an `impl Api<dyn …>`.
+pub struct Api<P: ?Sized> {
+    pub guard: Guard,
+    pub provider: Box<P>,
+}
+
+impl<P: ?Sized + Provider> Api<P> {
+    pub fn new(name: ApiName, provider: Box<P>, forced: bool) -> Api<P> {
+        Api { guard: Guard::new(name, forced), provider }
+    }
+
+    pub fn circuit(&self) -> CircuitState {
+        if self.guard.forced() { CircuitState::Open } else { self.provider.circuit() }
+    }
+
+    pub fn health(&self) -> ApiHealth {
+        if self.guard.forced() { ApiHealth::Down } else { self.provider.health() }
+    }
+
+    /// May it be asked now? A half-open circuit counts: the next call is the probe that brings
+    /// the API back by itself.
+    pub fn available(&self) -> bool {
+        self.circuit() != CircuitState::Open
     }
 }
 

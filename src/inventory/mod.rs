@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::db::Db;
-use crate::external::breaker::CircuitState;
-use crate::external::{ApiHealth, ApiName, BoxFuture, ExternalError, Guard, HttpApi};
+use crate::external::{Api, BoxFuture, ExternalError, HttpApi, Provider};
 use crate::with_pool;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -56,13 +55,11 @@ pub enum Reservation {
     OutOfStock,
 }
 
-pub trait InventoryApi: Send + Sync {
+pub trait InventoryApi: Provider {
     /// Units left per plan id (plans the API does not know are left out).
     fn stock<'a>(&'a self, plan_ids: &'a [&'a str]) -> BoxFuture<'a, Result<HashMap<String, i64>, ExternalError>>;
     /// Reserves one unit for a registration; `reference` (the 受付番号) makes a retry safe.
     fn reserve<'a>(&'a self, plan_id: &'a str, reference: &'a str) -> BoxFuture<'a, Result<Reservation, ExternalError>>;
-    fn circuit(&self) -> CircuitState;
-    fn health(&self) -> ApiHealth;
 }
 
 pub struct EmbeddedInventory {
@@ -102,15 +99,9 @@ impl InventoryApi for EmbeddedInventory {
     fn reserve<'a>(&'a self, _plan_id: &'a str, _reference: &'a str) -> BoxFuture<'a, Result<Reservation, ExternalError>> {
         Box::pin(async { Ok(Reservation::InDatabase) })
     }
-
-    fn circuit(&self) -> CircuitState {
-        CircuitState::Closed
-    }
-
-    fn health(&self) -> ApiHealth {
-        ApiHealth::Ok
-    }
 }
+
+impl Provider for EmbeddedInventory {}
 
 #[derive(Serialize, Deserialize)]
 pub struct StockAnswer {
@@ -134,21 +125,12 @@ pub struct ReservationAnswer {
     pub reserved: bool,
 }
 
-pub struct HttpInventory {
-    api: HttpApi,
-}
-
-impl HttpInventory {
-    pub fn new(api: HttpApi) -> HttpInventory {
-        HttpInventory { api }
-    }
-}
-
-impl InventoryApi for HttpInventory {
+/// The HTTP provider: `GET {INVENTORY_API_URL}/stock`, `POST …/reservations`.
+impl InventoryApi for HttpApi {
     fn stock<'a>(&'a self, plan_ids: &'a [&'a str]) -> BoxFuture<'a, Result<HashMap<String, i64>, ExternalError>> {
         Box::pin(async move {
             let ids = plan_ids.join(",");
-            let answer: StockAnswer = self.api.get_json("/stock", &[("plan_id", ids.as_str())]).await?.ok_or(ExternalError::Status(404))?;
+            let answer: StockAnswer = self.get_json("/stock", &[("plan_id", ids.as_str())]).await?.ok_or(ExternalError::Status(404))?;
             Ok(answer.plans.into_iter().map(|p| (p.plan_id, p.stock)).collect())
         })
     }
@@ -156,33 +138,17 @@ impl InventoryApi for HttpInventory {
     fn reserve<'a>(&'a self, plan_id: &'a str, reference: &'a str) -> BoxFuture<'a, Result<Reservation, ExternalError>> {
         Box::pin(async move {
             let answer: ReservationAnswer =
-                self.api.post_json("/reservations", &ReservationRequest { plan_id, reference }).await?.ok_or(ExternalError::Status(404))?;
+                self.post_json("/reservations", &ReservationRequest { plan_id, reference }).await?.ok_or(ExternalError::Status(404))?;
             Ok(if answer.reserved { Reservation::Reserved } else { Reservation::OutOfStock })
         })
     }
-
-    fn circuit(&self) -> CircuitState {
-        self.api.circuit()
-    }
-
-    fn health(&self) -> ApiHealth {
-        self.api.health()
-    }
 }
 
-pub struct Inventory {
-    pub guard: Guard,
-    provider: Box<dyn InventoryApi>,
-    low_threshold: i64,
-}
+pub type Inventory = Api<dyn InventoryApi>;
 
-impl Inventory {
-    pub fn new(provider: Box<dyn InventoryApi>, forced: bool, low_threshold: i64) -> Inventory {
-        Inventory { guard: Guard::new(ApiName::Inventory, forced), provider, low_threshold }
-    }
-
+impl Api<dyn InventoryApi> {
     /// Stock status per plan; every plan 「要確認」 when the API cannot answer.
-    pub async fn levels(&self, catalog: &Catalog) -> HashMap<String, StockStatus> {
+    pub async fn levels(&self, catalog: &Catalog, low_threshold: i64) -> HashMap<String, StockStatus> {
         let ids: Vec<&str> = catalog.plans.iter().map(|p| p.id.as_str()).collect();
         let counts = self.guard.call(self.provider.stock(&ids)).await;
         catalog
@@ -190,7 +156,7 @@ impl Inventory {
             .iter()
             .map(|plan| {
                 let status = match &counts {
-                    Ok(counts) => counts.get(&plan.id).map_or(StockStatus::NeedsCheck, |c| StockStatus::from_count(*c, self.low_threshold)),
+                    Ok(counts) => counts.get(&plan.id).map_or(StockStatus::NeedsCheck, |c| StockStatus::from_count(*c, low_threshold)),
                     Err(_) => StockStatus::NeedsCheck,
                 };
                 (plan.id.clone(), status)
@@ -200,14 +166,6 @@ impl Inventory {
 
     pub async fn reserve(&self, plan_id: &str, reference: &str) -> Result<Reservation, ExternalError> {
         self.guard.call(self.provider.reserve(plan_id, reference)).await
-    }
-
-    pub fn circuit(&self) -> CircuitState {
-        if self.guard.forced() { CircuitState::Open } else { self.provider.circuit() }
-    }
-
-    pub fn health(&self) -> ApiHealth {
-        if self.guard.forced() { ApiHealth::Down } else { self.provider.health() }
     }
 }
 

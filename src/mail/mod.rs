@@ -30,9 +30,8 @@ pub struct OutgoingMail {
     pub html: String,
 }
 
-#[derive(Template)]
-#[template(path = "mail/confirmation.txt", escape = "none")]
-struct ConfirmationText<'a> {
+/// What the 登録確認 mail says, shared by its text and HTML parts.
+struct Confirmation<'a> {
     family_name: &'a str,
     given_name: &'a str,
     family_name_kana: &'a str,
@@ -44,16 +43,15 @@ struct ConfirmationText<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "mail/confirmation.txt", escape = "none")]
+struct ConfirmationText<'a> {
+    m: &'a Confirmation<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "mail/confirmation.html")]
 struct ConfirmationHtml<'a> {
-    family_name: &'a str,
-    given_name: &'a str,
-    family_name_kana: &'a str,
-    given_name_kana: &'a str,
-    email: &'a str,
-    plan: &'a str,
-    registration_number: &'a str,
-    verify_url: &'a str,
+    m: &'a Confirmation<'a>,
 }
 
 #[derive(Template)]
@@ -93,32 +91,23 @@ pub fn verify_url(base_url: &str, secret: &[u8], number: &str, email: &str, now:
 }
 
 pub fn confirmation(mail: &MailConfig, data: &FlowData, plan_name: &str, number: &str, verify_url: &str) -> anyhow::Result<OutgoingMail> {
-    let (family_name, given_name) = (data.get("family_name"), data.get("given_name"));
-    let (family_name_kana, given_name_kana) = (data.get("family_name_kana"), data.get("given_name_kana"));
-    let email = data.get("email");
-    let text = ConfirmationText {
-        family_name,
-        given_name,
-        family_name_kana,
-        given_name_kana,
-        email,
+    let m = Confirmation {
+        family_name: data.get("family_name"),
+        given_name: data.get("given_name"),
+        family_name_kana: data.get("family_name_kana"),
+        given_name_kana: data.get("given_name_kana"),
+        email: data.get("email"),
         plan: plan_name,
         registration_number: number,
         verify_url,
-    }
-    .render()?;
-    let html = ConfirmationHtml {
-        family_name,
-        given_name,
-        family_name_kana,
-        given_name_kana,
-        email,
-        plan: plan_name,
-        registration_number: number,
-        verify_url,
-    }
-    .render()?;
-    Ok(OutgoingMail { kind: "confirmation", recipient: email.to_string(), subject: header_safe(&mail.subject_confirmation), text, html })
+    };
+    Ok(OutgoingMail {
+        kind: "confirmation",
+        recipient: m.email.to_string(),
+        subject: header_safe(&mail.subject_confirmation),
+        text: ConfirmationText { m: &m }.render()?,
+        html: ConfirmationHtml { m: &m }.render()?,
+    })
 }
 
 /// The owner's notice carries nothing of the new attempt but its time.

@@ -24,38 +24,29 @@ pub fn backoff(attempts: i32, base: Duration) -> time::Duration {
     time::Duration::seconds((base << exponent).min(3600))
 }
 
+/// The claim, with the row-locking clause of the backend.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outbox SET locked_until = $2, attempts = attempts + 1 WHERE id IN ( \
+               SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+               AND (locked_until IS NULL OR locked_until < $1) ORDER BY id LIMIT $3",
+            $lock,
+            ") RETURNING id, recipient, subject, body_text, body_html, attempts"
+        )
+    };
+}
+
 /// Claims up to `BATCH` due messages for this worker.
 async fn claim(db: &Db, now: OffsetDateTime) -> Result<Vec<(Envelope, i32)>, sqlx::Error> {
     type Row = (i64, String, String, String, String, i32);
-    let rows: Vec<Row> = match db {
-        Db::Postgres(pool) => {
-            sqlx::query_as(
-                "UPDATE outbox SET locked_until = $2, attempts = attempts + 1 WHERE id IN ( \
-                   SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
-                   AND (locked_until IS NULL OR locked_until < $1) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, recipient, subject, body_text, body_html, attempts",
-            )
-            .bind(now)
-            .bind(now + LEASE)
-            .bind(BATCH)
-            .fetch_all(pool)
-            .await?
-        }
+    let sql = match db {
+        // Two instances never take the same row: the second skips what the first has locked.
+        Db::Postgres(_) => claim_sql!(" FOR UPDATE SKIP LOCKED"),
         // SQLite has a single writer: the UPDATE … WHERE id IN (SELECT …) is atomic as it is.
-        Db::Sqlite(pool) => {
-            sqlx::query_as(
-                "UPDATE outbox SET locked_until = $2, attempts = attempts + 1 WHERE id IN ( \
-                   SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
-                   AND (locked_until IS NULL OR locked_until < $1) ORDER BY id LIMIT $3) \
-                 RETURNING id, recipient, subject, body_text, body_html, attempts",
-            )
-            .bind(now)
-            .bind(now + LEASE)
-            .bind(BATCH)
-            .fetch_all(pool)
-            .await?
-        }
+        Db::Sqlite(_) => claim_sql!(""),
     };
+    let rows: Vec<Row> = with_pool!(db, |pool| sqlx::query_as(sql).bind(now).bind(now + LEASE).bind(BATCH).fetch_all(pool).await)?;
     Ok(rows
         .into_iter()
         .map(|(id, recipient, subject, text, html, attempts)| (Envelope { id, recipient, subject, text, html }, attempts))

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Plan};
 use crate::db::Db;
-use crate::external::breaker::CircuitState;
-use crate::external::{ApiHealth, ApiName, BoxFuture, ExternalError, Guard, HttpApi};
+use crate::external::{Api, BoxFuture, ExternalError, HttpApi, Provider};
 use crate::with_pool;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,15 +29,13 @@ pub enum RegionCheck {
     Unchecked,
 }
 
-pub trait RegionApi: Send + Sync {
+pub trait RegionApi: Provider {
     fn check<'a>(
         &'a self,
         plan_id: &'a str,
         prefecture: &'a str,
         postal_code: &'a str,
     ) -> BoxFuture<'a, Result<Eligibility, ExternalError>>;
-    fn circuit(&self) -> CircuitState;
-    fn health(&self) -> ApiHealth;
 }
 
 /// The catalogue's own rules.
@@ -79,27 +76,12 @@ impl RegionApi for EmbeddedRegion {
             }
         })
     }
-
-    fn circuit(&self) -> CircuitState {
-        CircuitState::Closed
-    }
-
-    fn health(&self) -> ApiHealth {
-        ApiHealth::Ok
-    }
 }
 
-pub struct HttpRegion {
-    api: HttpApi,
-}
+impl Provider for EmbeddedRegion {}
 
-impl HttpRegion {
-    pub fn new(api: HttpApi) -> HttpRegion {
-        HttpRegion { api }
-    }
-}
-
-impl RegionApi for HttpRegion {
+/// The HTTP provider: `GET {REGION_API_URL}/eligibility`.
+impl RegionApi for HttpApi {
     fn check<'a>(
         &'a self,
         plan_id: &'a str,
@@ -108,29 +90,14 @@ impl RegionApi for HttpRegion {
     ) -> BoxFuture<'a, Result<Eligibility, ExternalError>> {
         Box::pin(async move {
             let query = [("plan_id", plan_id), ("prefecture", prefecture), ("postal_code", postal_code)];
-            self.api.get_json("/eligibility", &query).await?.ok_or(ExternalError::Status(404))
+            self.get_json("/eligibility", &query).await?.ok_or(ExternalError::Status(404))
         })
     }
-
-    fn circuit(&self) -> CircuitState {
-        self.api.circuit()
-    }
-
-    fn health(&self) -> ApiHealth {
-        self.api.health()
-    }
 }
 
-pub struct Region {
-    pub guard: Guard,
-    provider: Box<dyn RegionApi>,
-}
+pub type Region = Api<dyn RegionApi>;
 
-impl Region {
-    pub fn new(provider: Box<dyn RegionApi>, forced: bool) -> Region {
-        Region { guard: Guard::new(ApiName::Region, forced), provider }
-    }
-
+impl Api<dyn RegionApi> {
     pub async fn check(&self, plan_id: &str, prefecture: &str, postal_code: &str) -> RegionCheck {
         match self.guard.call(self.provider.check(plan_id, prefecture, postal_code)).await {
             Ok(Eligibility { eligible: true, .. }) => RegionCheck::Eligible,
@@ -139,19 +106,6 @@ impl Region {
             }
             Err(_) => RegionCheck::Unchecked,
         }
-    }
-
-    /// Can the API be asked now (no forced fallback, circuit not open)?
-    pub fn available(&self) -> bool {
-        self.circuit() != CircuitState::Open
-    }
-
-    pub fn circuit(&self) -> CircuitState {
-        if self.guard.forced() { CircuitState::Open } else { self.provider.circuit() }
-    }
-
-    pub fn health(&self) -> ApiHealth {
-        if self.guard.forced() { ApiHealth::Down } else { self.provider.health() }
     }
 }
 

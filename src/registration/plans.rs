@@ -34,7 +34,7 @@ impl PlanOption {
 }
 
 pub async fn options(apis: &Apis, catalog: &Catalog, data: &FlowData) -> Vec<PlanOption> {
-    let levels = apis.inventory.levels(catalog).await;
+    let levels = apis.inventory.levels(catalog, apis.low_stock_threshold).await;
     let (prefecture, postal_code) = (data.get("prefecture"), data.get("postal_code"));
     let checks = join_all(catalog.plans.iter().map(|plan| apis.region.check(&plan.id, prefecture, postal_code))).await;
     catalog
