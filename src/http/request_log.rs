@@ -46,9 +46,13 @@ pub async fn trace_requests(mut request: Request, next: Next) -> Response {
     metrics::histogram!("nfa_http_request_duration_seconds", &labels).record(latency_ms / 1000.0);
     span.in_scope(|| {
         if status >= 500 {
-            tracing::error!(status, latency_ms, "request failed");
+            tracing::error!(event = "request_failed", status, latency_ms, "request failed");
         } else {
-            tracing::info!(status, latency_ms, "request completed");
+            if matches!(status, 400 | 413 | 414 | 431) {
+                // Bodies over the limit, bad encodings: a client sending what no form sends.
+                tracing::warn!(category = "SECURITY", event = "malformed_request", status, "SECURITY malformed request");
+            }
+            tracing::info!(event = "request_completed", status, latency_ms, "request completed");
         }
     });
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -57,10 +57,39 @@ on_both_backends! {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hsts_is_sent_when_served_over_https() {
+async fn hsts_and_host_prefixed_secure_cookies_when_served_over_https() {
     let app = spawn_app_with(Backend::Sqlite, &[("PUBLIC_BASE_URL", "https://form.example.jp")]).await;
     let response = app.get("/health").await;
     assert!(response.headers().get("strict-transport-security").is_some());
+    let form = app.get("/register/customer").await;
+    let cookie = form.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(cookie.starts_with("__Host-nf_flow=") && cookie.contains("; Secure") && cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Domain="), "__Host- cookies carry no Domain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_name_the_application_and_limit_statements() {
+    let app = crate::helpers::spawn_app(Backend::Postgres).await;
+    let (name, timeout): (String, String) = normal_form_app::with_pool!(&app.db, |pool| sqlx::query_as(
+        "SELECT application_name, current_setting('statement_timeout') FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    )
+    .fetch_one(pool)
+    .await)
+    .expect("session settings");
+    assert_eq!(name, "normal-form-app", "the runbook's pg_stat_activity checks look for it");
+    assert_eq!(timeout, "10s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_runs_in_wal_mode_with_a_busy_timeout() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let (mode, busy): (String, i64) = normal_form_app::with_pool!(&app.db, |pool| sqlx::query_as(
+        "SELECT (SELECT journal_mode FROM pragma_journal_mode), (SELECT timeout FROM pragma_busy_timeout)"
+    )
+    .fetch_one(pool)
+    .await)
+    .expect("pragmas");
+    assert_eq!((mode.as_str(), busy), ("wal", 5000));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

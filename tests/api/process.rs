@@ -254,3 +254,32 @@ fn no_personal_data_reaches_the_logs() {
 }
 
 const ADDRESS_FORM: &[(&str, &str)] = &[("postal_code", "1500002"), ("prefecture", "東京都"), ("city", "渋谷区"), ("street", "渋谷2-21-1")];
+
+#[test]
+fn oversized_bodies_are_logged_as_security_events() {
+    let (mut child, address, lines, _dir) = serve(&[]);
+    let mut stream = TcpStream::connect(&address).expect("connect");
+    let body = "a".repeat(70 * 1024);
+    write!(
+        stream,
+        "POST /register/customer HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    let line = loop {
+        let line = lines.recv_timeout(Duration::from_secs(5)).expect("security log line");
+        if line.contains("malformed_request") {
+            break line;
+        }
+    };
+    let json: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(json["category"], "SECURITY");
+    assert_eq!(json["level"], "WARN");
+    assert_eq!(json["path"], "/register/customer");
+    assert!(json["request_id"].is_string());
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+}
