@@ -10,6 +10,7 @@ pub mod flow;
 pub mod pages;
 pub mod password;
 pub mod plans;
+pub mod service;
 pub mod steps;
 pub mod submit;
 
@@ -29,7 +30,6 @@ use crate::crypto::constant_time_eq;
 use crate::http::csrf::same_origin;
 use crate::http::error::{AppError, error_page, render};
 use crate::startup::AppState;
-use crate::with_pool;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -120,9 +120,7 @@ async fn visit(state: &AppState, headers: &HeaderMap) -> Result<Visit, AppError>
     Ok(Visit { flow, new_token: Some(token), replaced: None })
 }
 
-fn rules(state: &AppState) -> Rules<'_> {
-    Rules { min_age: state.config.min_age, max_age: state.config.max_age, today: fields::today_in_japan(), catalog: &state.catalog }
-}
+use self::service::{SendBack, Submitted, rules};
 
 fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
@@ -130,25 +128,6 @@ fn see_other(path: &str) -> Response {
 
 fn not_found() -> Response {
     error_page(StatusCode::NOT_FOUND, "ページが見つかりません", "お探しのページは見つかりませんでした。")
-}
-
-/// Counts validation errors (metrics) and keeps step and field — never the value — for the
-/// error-pattern reports. A failure to record must not cost the person their answer page.
-async fn record_validation_errors(state: &AppState, step: &'static str, errors: &[FieldError]) {
-    let now = OffsetDateTime::now_utc();
-    for error in errors {
-        metrics::counter!("nfa_registration_validation_errors_total", "step" => step, "field" => error.field).increment(1);
-        let recorded = with_pool!(&state.db, |pool| sqlx::query("INSERT INTO form_errors (step, field, created_at) VALUES ($1, $2, $3)")
-            .bind(step)
-            .bind(error.field)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|_| ()));
-        if let Err(err) = recorded {
-            tracing::warn!(event = "form_error_not_recorded", error = %err, "could not record a validation error");
-        }
-    }
 }
 
 /// A request that failed the CSRF token or origin check: logged as a security event and counted.
@@ -256,39 +235,20 @@ async fn save_step(State(state): State<AppState>, Path(slug): Path<String>, head
         return address_lookup(&state, &visit, &input, &rules).await;
     }
     if step == Step::Confirm {
-        return confirm(&state, visit, &input, going_back, &rules).await;
+        return confirm(&state, visit, &input, going_back).await;
     }
 
-    let mut data = flow.data.clone();
-    let mut applied = steps::apply(step, &mut data, &input, flow.has_password, &rules);
-    if step == Step::Plan && applied.errors.is_empty() && !going_back {
-        // The plan must still be available: in stock and offered at the entered address.
-        let options = plans::options(&state.apis, &state.catalog, &data).await;
-        if let Some(reason) = options.iter().find(|o| o.plan.id == data.get("plan_id")).and_then(|o| o.unavailable_reason()) {
-            applied.errors.push(FieldError {
-                field: "plan_id", message: format!("選択されたプランはお申し込みいただけません。{reason}")
-            });
-            data.plan_done = false;
-        }
-    }
-    let new_hash = match applied.new_password {
-        Some(password) => Some(state.hasher.hash(password).await?),
-        None => None,
-    };
-    flow::save(&state.db, flow.id, &data, new_hash.as_deref()).await?;
-
+    let saved = service::save_step(&state, flow, step, &input, going_back).await?;
     if going_back {
         let previous = step.previous().unwrap_or(step);
         return Ok(visit.respond(&state, see_other(&previous.path())));
     }
-    if !applied.errors.is_empty() {
-        record_validation_errors(&state, step.slug(), &applied.errors).await;
+    if !saved.errors.is_empty() {
         let mut flow = flow.clone();
-        flow.has_password |= new_hash.is_some();
-        let page = step_page(&state, step, StatusCode::UNPROCESSABLE_ENTITY, &data, applied.errors, &flow, visit.notice()).await;
+        flow.has_password = saved.has_password;
+        let page = step_page(&state, step, StatusCode::UNPROCESSABLE_ENTITY, &saved.data, saved.errors, &flow, visit.notice()).await;
         return Ok(visit.respond(&state, page));
     }
-    metrics::counter!("nfa_registration_step_completed_total", "step" => step.slug()).increment(1);
     let next = step.next().unwrap_or(Step::Confirm);
     Ok(visit.respond(&state, see_other(&next.path())))
 }
@@ -343,41 +303,21 @@ async fn address_lookup(state: &AppState, visit: &Visit, input: &Input, rules: &
     Ok(visit.respond(state, render(StatusCode::OK, &page)))
 }
 
-async fn confirm(state: &AppState, visit: Visit, input: &Input, going_back: bool, rules: &Rules<'_>) -> Result<Response, AppError> {
+async fn confirm(state: &AppState, visit: Visit, input: &Input, going_back: bool) -> Result<Response, AppError> {
     let flow = &visit.flow;
     if going_back {
         return Ok(visit.respond(state, see_other(&Step::Plan.path())));
     }
-    if let Some(earlier) = Step::Confirm.blocked_by(&flow.data) {
-        return Ok(visit.respond(state, see_other(&earlier.path())));
-    }
-    if input.get("agree") != "yes" {
-        let errors = vec![FieldError {
-            field: "agree", message: "登録には、利用規約・個人情報の取扱いへの同意が必要です。".into()
-        }];
-        record_validation_errors(state, "confirm", &errors).await;
-        let page = step_page(state, Step::Confirm, StatusCode::UNPROCESSABLE_ENTITY, &flow.data, errors, flow, visit.notice()).await;
-        return Ok(visit.respond(state, page));
-    }
-    let (revisit, path) = match submit::submit(state, flow, rules).await? {
-        submit::Outcome::Registered { newly, .. } => {
-            if newly {
-                metrics::counter!("nfa_registration_step_completed_total", "step" => "confirm").increment(1);
-                metrics::counter!("nfa_registrations_completed_total").increment(1);
-            }
-            return Ok(visit.respond(state, see_other("/register/complete")));
+    let path = match service::submit(state, flow, input.get("agree") == "yes").await? {
+        Submitted::Registered(_) => "/register/complete".to_string(),
+        Submitted::Invalid(errors) => {
+            let page = step_page(state, Step::Confirm, StatusCode::UNPROCESSABLE_ENTITY, &flow.data, errors, flow, visit.notice()).await;
+            return Ok(visit.respond(state, page));
         }
-        submit::Outcome::Revisit(step) => (step, step.path()),
-        submit::Outcome::SoldOut => (Step::Plan, format!("{}?notice=soldout", Step::Plan.path())),
-        submit::Outcome::NotOffered => (Step::Plan, format!("{}?notice=notoffered", Step::Plan.path())),
+        Submitted::SendBack(SendBack::Step(step)) => step.path(),
+        Submitted::SendBack(SendBack::SoldOut) => format!("{}?notice=soldout", Step::Plan.path()),
+        Submitted::SendBack(SendBack::NotOffered) => format!("{}?notice=notoffered", Step::Plan.path()),
     };
-    let mut data = flow.data.clone();
-    match revisit {
-        Step::Customer => data.customer_done = false,
-        Step::Address => data.address_done = false,
-        _ => data.plan_done = false,
-    }
-    flow::save(&state.db, flow.id, &data, None).await?;
     Ok(visit.respond(state, see_other(&path)))
 }
 
