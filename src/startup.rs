@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(crate::health::live))
         .route("/metrics", get(crate::metrics::render))
         .merge(registration::routes())
+        .merge(registration::api::routes())
         .merge(crate::mail::verify::routes())
         .merge(crate::address::routes::routes())
         .merge(crate::assets::routes())

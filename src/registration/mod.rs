@@ -5,6 +5,7 @@
 //! the next step (303), or re-renders the step with the errors (422). Every POST carries the
 //! flow's CSRF token and must come from our own origin.
 
+pub mod api;
 pub mod fields;
 pub mod flow;
 pub mod pages;
@@ -46,12 +47,12 @@ const CSRF_NOTICE: &str =
 const COOKIE_MAX_AGE_SECS: u64 = 7 * 24 * 3600;
 
 /// The flow a request belongs to, and what the response must tell the browser about it.
-struct Visit {
-    flow: Flow,
+pub(crate) struct Visit {
+    pub(crate) flow: Flow,
     /// Set when a flow was started or restarted: the new token for the cookie.
-    new_token: Option<String>,
+    pub(crate) new_token: Option<String>,
     /// The idle flow this one replaced; the page the person submitted carried its CSRF token.
-    replaced: Option<Flow>,
+    pub(crate) replaced: Option<Flow>,
 }
 
 impl Visit {
@@ -65,7 +66,7 @@ impl Visit {
     }
 
     /// Adds the cookie (when it changed) to a response.
-    fn respond(&self, state: &AppState, response: impl IntoResponse) -> Response {
+    pub(crate) fn respond(&self, state: &AppState, response: impl IntoResponse) -> Response {
         let mut response = response.into_response();
         if let Some(token) = &self.new_token {
             let secure = state.config.secure_cookies();
@@ -87,7 +88,7 @@ fn cookie_name(secure: bool) -> &'static str {
     if secure { "__Host-nf_flow" } else { "nf_flow" }
 }
 
-fn flow_token(headers: &HeaderMap, secure: bool) -> Option<String> {
+pub(crate) fn flow_token(headers: &HeaderMap, secure: bool) -> Option<String> {
     let name = cookie_name(secure);
     headers
         .get_all(header::COOKIE)
@@ -136,7 +137,7 @@ pub(crate) fn csrf_refused(step: &'static str) {
     tracing::warn!(category = "SECURITY", event = "csrf_failure", step, "SECURITY CSRF check failed");
 }
 
-fn csrf_ok(state: &AppState, headers: &HeaderMap, submitted_ok: bool) -> bool {
+pub(crate) fn csrf_ok(state: &AppState, headers: &HeaderMap, submitted_ok: bool) -> bool {
     submitted_ok && same_origin(headers, &state.config.public_base_url)
 }
 

@@ -173,6 +173,17 @@ impl Input {
         Input(map)
     }
 
+    /// Name/value pairs from another source (the JSON API), sanitised like a form body.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Input {
+        let mut map = HashMap::new();
+        for (key, value) in pairs {
+            if key.len() <= 64 {
+                map.entry(key).or_insert_with(|| fields::sanitize(&value));
+            }
+        }
+        Input(map)
+    }
+
     pub fn get(&self, name: &str) -> &str {
         self.0.get(name).map(String::as_str).unwrap_or_default()
     }

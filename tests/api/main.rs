@@ -7,6 +7,7 @@ mod helpers;
 mod address;
 mod foundation;
 mod integrations;
+mod json_api;
 mod mail;
 mod observability;
 mod ops;
