@@ -247,11 +247,11 @@ fn input_from_json(body: &Bytes) -> Result<Input, Response> {
             Value::Number(n) => n.to_string(),
             Value::Bool(true) => "yes".into(),
             Value::Bool(false) | Value::Null => String::new(),
-            _ => return Err(bad()),
+            _ => return None,
         };
         pairs.push((key, text));
     }
-    Ok(Input::from_pairs(pairs))
+    Some(Input::from_pairs(pairs))
 }
 
 async fn save(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
@@ -270,10 +270,7 @@ async fn save(State(state): State<AppState>, Path(slug): Path<String>, headers: 
     if flow.status == FlowStatus::Completed {
         return Ok(problem(StatusCode::CONFLICT, "flow-completed", "登録は完了しています", "この受付は登録が完了しています。"));
     }
-    let input = match input_from_json(&body) {
-        Ok(input) => input,
-        Err(bad) => return Ok(bad),
-    };
+    let Some(input) = input_from_json(&body) else { return Ok(invalid_json()) };
     let saved = service::save_step(&state, &flow, step, &input, false).await?;
     if !saved.errors.is_empty() {
         return Ok(validation_problem(&saved.errors, &input));
@@ -329,9 +326,8 @@ async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         ));
     }
     let request_hash = token_hash(&String::from_utf8_lossy(&body));
-    let claimed: Option<String> =
-        with_pool!(&state.db, |pool| {
-            sqlx::query_scalar(
+    let claimed: Option<String> = with_pool!(&state.db, |pool| {
+        sqlx::query_scalar(
         "INSERT INTO api_idempotency (flow_id, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT (flow_id, key) DO NOTHING RETURNING key"
     )
     .bind(flow.id)
@@ -339,7 +335,7 @@ async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     .bind(&request_hash)
     .fetch_optional(pool)
     .await
-        })?;
+    })?;
     if claimed.is_none() {
         let (hash, status, code, stored): (String, String, Option<i32>, Option<String>) = with_pool!(&state.db, |pool| sqlx::query_as(
             "SELECT request_hash, status, response_status, response_body FROM api_idempotency WHERE flow_id = $1 AND key = $2"
@@ -394,10 +390,7 @@ async fn submit_once(state: &AppState, flow: &Flow, body: &Bytes) -> Result<Resp
             (StatusCode::OK, Json(json!({ "status": "completed", "registration_number": flow.registration_number }))).into_response()
         );
     }
-    let input = match input_from_json(body) {
-        Ok(input) => input,
-        Err(bad) => return Ok(bad),
-    };
+    let Some(input) = input_from_json(body) else { return Ok(invalid_json()) };
     Ok(match service::submit(state, flow, input.get("agree") == "yes").await? {
         Submitted::Registered(number) => {
             (StatusCode::CREATED, Json(json!({ "status": "completed", "registration_number": number }))).into_response()
