@@ -228,18 +228,19 @@ fn validation_problem(errors: &[FieldError], input: &Input) -> Response {
     response
 }
 
+fn invalid_json() -> Response {
+    problem(
+        StatusCode::BAD_REQUEST,
+        "invalid-json",
+        "JSON の形式が正しくありません",
+        "項目名と値（文字列）のオブジェクトを送信してください。",
+    )
+}
+
 /// JSON object → the same sanitised input a form post becomes. Only strings, numbers and
-/// booleans are values; anything else is a client error.
-fn input_from_json(body: &Bytes) -> Result<Input, Response> {
-    let bad = || {
-        problem(
-            StatusCode::BAD_REQUEST,
-            "invalid-json",
-            "JSON の形式が正しくありません",
-            "項目名と値（文字列）のオブジェクトを送信してください。",
-        )
-    };
-    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else { return Err(bad()) };
+/// booleans are values; anything else is a client error (`None`).
+fn input_from_json(body: &Bytes) -> Option<Input> {
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else { return None };
     let mut pairs = Vec::new();
     for (key, value) in map {
         let text = match value {
