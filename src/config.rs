@@ -125,6 +125,8 @@ pub struct Config {
     /// At or below this many units a plan shows 残りわずか.
     pub low_stock_threshold: i64,
     pub mail: MailConfig,
+    /// Origins allowed to call the JSON API from a browser (CORS); empty: CORS off.
+    pub cors_allowed_origins: Vec<String>,
     /// Record metrics and serve `/metrics` (`METRICS_ENABLED=0` turns both off, e.g. to measure
     /// their cost).
     pub metrics_enabled: bool,
@@ -230,6 +232,19 @@ impl Config {
             },
             low_stock_threshold: parse_var(env, "LOW_STOCK_THRESHOLD", "10", "a whole number")?,
             mail: mail_config(env)?,
+            cors_allowed_origins: match env.get("CORS_ALLOWED_ORIGINS") {
+                None => Vec::new(),
+                Some(list) => {
+                    let origins: Vec<String> =
+                        list.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect();
+                    if let Some(bad_origin) =
+                        origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.matches('/').count() != 2)
+                    {
+                        return Err(bad("CORS_ALLOWED_ORIGINS", format!("'{bad_origin}' is not an origin such as https://app.example.jp")));
+                    }
+                    origins
+                }
+            },
             metrics_enabled: match env.get("METRICS_ENABLED").as_deref() {
                 None | Some("1") | Some("true") => true,
                 Some("0") | Some("false") => false,

@@ -43,7 +43,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(crate::health::live))
         .route("/metrics", get(crate::metrics::render))
         .merge(registration::routes())
-        .merge(registration::api::routes())
+        .merge(match registration::api::cors(&state.config.cors_allowed_origins) {
+            Some(cors) => registration::api::routes().layer(cors),
+            None => registration::api::routes(),
+        })
         .merge(crate::mail::verify::routes())
         .merge(crate::address::routes::routes())
         .merge(crate::assets::routes())

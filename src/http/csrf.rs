@@ -13,8 +13,17 @@ fn origin_of(url: &str) -> &str {
 }
 
 /// Browsers send `Sec-Fetch-Site` and `Origin` on POSTs; clients that send neither (curl, old
-/// browsers) are judged by the token alone.
+/// browsers) are judged by the token alone. Origins allowed by CORS count as our own.
 pub fn same_origin(headers: &HeaderMap, public_base_url: &str) -> bool {
+    same_origin_or(headers, public_base_url, &[])
+}
+
+pub fn same_origin_or(headers: &HeaderMap, public_base_url: &str, also: &[String]) -> bool {
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && also.iter().any(|allowed| allowed == origin)
+    {
+        return true;
+    }
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && !matches!(site, "same-origin" | "none")
     {

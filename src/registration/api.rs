@@ -26,6 +26,29 @@ use crate::http::problem::problem;
 use crate::startup::AppState;
 use crate::with_pool;
 
+/// CORS for the API: off unless `CORS_ALLOWED_ORIGINS` lists origins; then only those, with
+/// credentials (the flow cookie) and the headers the API reads.
+pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    if origins.is_empty() {
+        return None;
+    }
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(allowed)
+            .allow_methods([Method::GET, Method::POST, Method::PUT])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-csrf-token"),
+                HeaderName::from_static("idempotency-key"),
+            ])
+            .allow_credentials(true)
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/flows", post(start))

@@ -28,7 +28,7 @@ use self::flow::{Flow, FlowData, FlowStatus};
 use self::pages::{CompletePage, ConfirmPage, PlanPage, StepPage, progress};
 use self::steps::{FieldError, Input, Rules, Step};
 use crate::crypto::constant_time_eq;
-use crate::http::csrf::same_origin;
+use crate::http::csrf::same_origin_or;
 use crate::http::error::{AppError, error_page, render};
 use crate::startup::AppState;
 
@@ -138,7 +138,7 @@ pub(crate) fn csrf_refused(step: &'static str) {
 }
 
 pub(crate) fn csrf_ok(state: &AppState, headers: &HeaderMap, submitted_ok: bool) -> bool {
-    submitted_ok && same_origin(headers, &state.config.public_base_url)
+    submitted_ok && same_origin_or(headers, &state.config.public_base_url, &state.config.cors_allowed_origins)
 }
 
 /// Renders a step with the given values and errors.

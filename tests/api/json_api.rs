@@ -204,3 +204,47 @@ on_both_backends! {
         assert_eq!(app.count_users("faces1@example.jp").await + app.count_users("faces2@example.jp").await, 2);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_is_off_by_default_and_follows_the_allow_list() {
+    let preflight = |app: &TestApp, origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/flows/current/steps/customer"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "PUT")
+            .header("Access-Control-Request-Headers", "content-type,x-csrf-token")
+            .send()
+    };
+    let closed = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
+    let response = preflight(&closed, "https://spa.example.jp").await.expect("preflight");
+    assert!(response.headers().get("access-control-allow-origin").is_none(), "CORS off by default");
+
+    let open = crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, &[("CORS_ALLOWED_ORIGINS", "https://spa.example.jp")]).await;
+    let allowed = preflight(&open, "https://spa.example.jp").await.expect("preflight");
+    assert_eq!(allowed.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("https://spa.example.jp"));
+    assert_eq!(allowed.headers().get("access-control-allow-credentials").and_then(|v| v.to_str().ok()), Some("true"));
+    let other = preflight(&open, "https://evil.example").await.expect("preflight");
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    // A browser on the allowed origin may change state with the cookie and the CSRF header.
+    let client = crate::helpers::client();
+    let started: Value = client
+        .post(open.url("/api/v1/flows"))
+        .header("Origin", "https://spa.example.jp")
+        .send()
+        .await
+        .expect("start")
+        .json()
+        .await
+        .expect("json");
+    let csrf = started["csrf_token"].as_str().expect("csrf").to_string();
+    let saved = client
+        .put(open.url("/api/v1/flows/current/steps/customer"))
+        .header("Origin", "https://spa.example.jp")
+        .header("Sec-Fetch-Site", "same-site")
+        .header("X-CSRF-Token", csrf)
+        .json(&customer("spa@example.jp"))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(saved.status(), 200);
+}
