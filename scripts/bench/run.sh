@@ -61,7 +61,7 @@ start_app() {
     mkdir -p "$OUT/data-$name"
     env DATABASE_URL="$DB_URL" LISTEN_ADDR="127.0.0.1:$APP_PORT" DATA_DIR="$OUT/data-$name" LOG_FORMAT=json \
         RATE_LIMIT_PER_MINUTE=100000000 DB_MAX_CONNECTIONS=20 "$@" \
-        "$ROOT/target/release/normal-form-app" serve >"$OUT/app-$name.log" 2>&1 &
+        "$SERVER" serve >"$OUT/app-$name.log" 2>&1 &
     APP_PID=$!
     for _ in $(seq 1 120); do
         if curl -fsS -o /dev/null "$BASE/health/live" 2>/dev/null; then
@@ -76,6 +76,19 @@ start_app() {
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# cpu_snapshot: machine busy and steal ticks, the server's and all PostgreSQL processes' ticks.
+proc_ticks() {
+    local total=0 p
+    for p in "$@"; do
+        if [[ -r /proc/$p/stat ]]; then total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); fi
+    done
+    echo "$total"
+}
+cpu_snapshot() {
+    # shellcheck disable=SC2046
+    awk '/^cpu / {printf "busy=%d steal=%d ", $2+$3+$4+$7+$8, $9}' /proc/stat
+    echo "server=$(proc_ticks "$APP_PID") postgres=$(proc_ticks $(pgrep -u postgres)) wall=$(date +%s%3N) cores=$(nproc)"
+}
 rss_phase() { printf '%-48s %s\n' "$1" "$(rss_kib "$APP_PID")" | tee -a "$OUT/rss_phases.txt"; }
 
 # run_wrk NAME URL [wrk options...]: wrk with the common settings, output kept as NAME.wrk.txt.
@@ -88,6 +101,11 @@ run_wrk() {
 
 section "build (release)"
 cargo build --release --examples --bins
+
+# The server runs from a copy under its own name: another process on a shared machine stopping
+# "normal-form-app" by name (this happened) would otherwise end the benchmark's server mid-run.
+SERVER="$OUT/nfa-bench-server"
+cp "$ROOT/target/release/normal-form-app" "$SERVER"
 
 section "machine"
 {
@@ -120,9 +138,26 @@ sleep 1
 rss_phase "after start"
 
 section "issue 3: closed loop, $CONCURRENCY users, ${LOAD_SECONDS}s"
-"$ROOT/target/release/examples/loadgen" --base-url "$BASE" --concurrency "$CONCURRENCY" --duration "$LOAD_SECONDS" \
+# Where the CPU goes during the closed loop: server, PostgreSQL, load generator, everything else.
+CPU0=$(cpu_snapshot)
+/usr/bin/time -f "%U %S" -o "$OUT/closed.time" \
+    "$ROOT/target/release/examples/loadgen" --base-url "$BASE" --concurrency "$CONCURRENCY" --duration "$LOAD_SECONDS" \
     --json-file "$OUT/closed.json"
+CPU1=$(cpu_snapshot)
+python3 - "$CPU0" "$CPU1" "$(cat "$OUT/closed.time")" "$(getconf CLK_TCK)" <<'PY' | tee "$OUT/cpu.json"
+import json, sys
+a, b = (dict(kv.split("=") for kv in s.split()) for s in sys.argv[1:3])
+user, system = (float(x) for x in sys.argv[3].split()[-2:])
+hz = float(sys.argv[4])
+diff = {k: int(b[k]) - int(a[k]) for k in a}
+wall = diff["wall"] / 1000
+print(json.dumps({"wall_s": round(wall, 2), "cpu_s_available": round(wall * int(a["cores"]), 2),
+                  **{f"{k}_s": round(diff[k] / hz, 2) for k in ("busy", "steal", "server", "postgres")},
+                  "loadgen_s": round(user + system, 2)}))
+PY
 rss_phase "after the closed loop"
+section "issue 3: Argon2id ceiling again, right after the closed loop (${ARGON_SECONDS}s)"
+"$ROOT/target/release/examples/argon2_ceiling" --seconds "$ARGON_SECONDS" --json | tee "$OUT/argon2_after.json"
 CAPACITY=$(jq -r '.registrations_per_s' "$OUT/closed.json")
 HALF=$(python3 -c "print(max(0.5, round($CAPACITY / 2, 2)))")
 

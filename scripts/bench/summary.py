@@ -67,6 +67,19 @@ if open_:
     lines.append(f"| open loop at {open_['rate']} registrations/s (half capacity), {open_['elapsed_s']:.0f} s | "
                  f"{open_['completed']} done, {open_['failed']} failed, {open_['dropped']} dropped; worst p95 {worst[1]:.1f} ms "
                  f"({worst[0]}) | p95 of every step < 100 ms | {verdict(worst[1] < 100 and open_['failed'] == 0)} |")
+after = load("argon2_after.json")
+if after:
+    lines.append(f"| Argon2id ceiling again, right after the closed loop | {after['hashes_per_s']:.1f} hashes/s | | |")
+    if closed:
+        share = closed["registrations_per_s"] / max(argon["hashes_per_s"], after["hashes_per_s"]) * 100
+        lines.append(f"| registrations/s against the higher of the two ceilings | {share:.0f} % | ≥ 85 % | {verdict(share >= 85)} |")
+cpu = load("cpu.json")
+if cpu and closed:
+    other = cpu["busy_s"] - cpu["server_s"] - cpu["postgres_s"] - cpu["loadgen_s"]
+    per = cpu["server_s"] / max(closed["completed"], 1) * 1000
+    lines.append(f"| CPU during the closed loop ({cpu['cpu_s_available']:.0f} core-seconds available) | server {cpu['server_s']:.1f} s "
+                 f"({per:.0f} ms per registration), PostgreSQL {cpu['postgres_s']:.1f} s, load generator {cpu['loadgen_s']:.1f} s, "
+                 f"other {other:.1f} s, steal {cpu['steal_s']:.1f} s | | |")
 for name, label in (("customer_cookie", "fixed cookie"), ("customer_nocookie", "no cookie (new flow row each)")):
     w = wrk(name)
     if w:
