@@ -5,7 +5,10 @@
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordVerifier as _, Version};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use rand::RngCore;
 use tokio::sync::Semaphore;
 
 use super::fields::Rule;
@@ -40,17 +43,34 @@ pub fn check(password: &str, email: &str) -> Rule<()> {
     Ok(())
 }
 
+/// OWASP: m = 19 MiB, t = 2, p = 1.
+const MEMORY_KIB: u32 = 19 * 1024;
+const ITERATIONS: u32 = 2;
+const LANES: u32 = 1;
+
 fn argon2() -> Argon2<'static> {
-    // OWASP: m = 19 MiB, t = 2, p = 1.
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None).unwrap_or_default();
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Hashes into a caller's work area and writes the PHC string (`$argon2id$v=19$m=…$salt$hash`,
+/// unpadded standard base64) that `verify` and any Argon2 library read.
+fn hash_into(password: &[u8], blocks: &mut [Block]) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let mut out = [0u8; 32];
+    argon2().hash_password_into_with_memory(password, &salt, &mut out, blocks).map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    Ok(format!("$argon2id$v=19$m={MEMORY_KIB},t={ITERATIONS},p={LANES}${}${}", STANDARD_NO_PAD.encode(salt), STANDARD_NO_PAD.encode(out)))
+}
+
 /// Hashes on the blocking pool, at most one hash per core at a time, so a burst of sign-ups queues
-/// instead of oversubscribing the CPU.
+/// instead of oversubscribing the CPU. The 19 MiB work areas are kept and reused (one per
+/// core): allocating one per hash left the allocator holding over a gigabyte after a burst
+/// (docs/BENCHMARKS.md).
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    work_areas: Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
 }
 
 impl Default for PasswordHasher {
@@ -62,14 +82,20 @@ impl Default for PasswordHasher {
 impl PasswordHasher {
     pub fn new() -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        PasswordHasher { permits: Arc::new(Semaphore::new(cores)) }
+        PasswordHasher { permits: Arc::new(Semaphore::new(cores)), work_areas: Arc::default() }
     }
 
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
         let _permit = self.permits.acquire().await?;
+        let work_areas = self.work_areas.clone();
         let hash = tokio::task::spawn_blocking(move || {
-            let hash: Result<PasswordHash, _> = argon2().hash_password(password.as_bytes());
-            hash.map(|h| h.to_string()).map_err(|e| anyhow::anyhow!("argon2: {e}"))
+            let take = work_areas.lock().ok().and_then(|mut areas| areas.pop());
+            let mut blocks = take.unwrap_or_else(|| vec![Block::default(); MEMORY_KIB as usize]);
+            let hash = hash_into(password.as_bytes(), &mut blocks);
+            if let Ok(mut areas) = work_areas.lock() {
+                areas.push(blocks);
+            }
+            hash
         })
         .await??;
         Ok(hash)
