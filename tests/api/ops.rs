@@ -41,8 +41,16 @@ on_both_backends! {
         assert_eq!(code, 0, "{checks:#}");
         assert!(checks.as_array().expect("checks").iter().all(|c| c["ok"] == true));
 
-        let degraded = spawn_app_with(app.backend, &[("FORCE_FALLBACK_INVENTORY", "1")]).await;
-        degraded.register("degraded@example.jp").await; // → 要確認 and a manual review
+        // InventoryAPI down (nothing listens at its URL): 要確認, a manual review, breaker open.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+        let inventory_url = format!("http://{closed}");
+        let degraded = spawn_app_with(app.backend, &[
+            ("INVENTORY_API_URL", inventory_url.as_str()),
+            ("EXTERNAL_API_RETRIES", "0"),
+            ("EXTERNAL_API_BREAKER_THRESHOLD", "1"),
+            ("EXTERNAL_API_BREAKER_OPEN_SECS", "600"),
+        ]).await;
+        degraded.register("degraded@example.jp").await;
         normal_form_app::with_pool!(&degraded.db, |pool| sqlx::query(
             "INSERT INTO outbox (kind, recipient, subject, body_text, body_html, status, attempts) VALUES ('confirmation', 'x@example.jp', 's', 't', 'h', 'failed', 8)"
         ).execute(pool).await.map(|_| ())).expect("failed mail");
@@ -52,7 +60,7 @@ on_both_backends! {
         let failing: Vec<&str> = checks.as_array().expect("checks").iter().filter(|c| c["ok"] == false).filter_map(|c| c["item"].as_str()).collect();
         assert_eq!(failing, ["外部API", "手動確認待ち", "メール送信"], "{checks:#}");
         let (_, text) = ops(&degraded, &["daily", "--url", &degraded.url("")]);
-        assert!(text.contains("[要対応] 外部API: 代替運用中: InventoryAPI=down（手動切替中）"), "{text}");
+        assert!(text.contains("[要対応] 外部API: 代替運用中: InventoryAPI=down"), "{text}");
         // A dead instance fails the health check.
         let (code, _) = ops(&degraded, &["daily", "--url", "http://127.0.0.1:1"]);
         assert_eq!(code, 1);
