@@ -35,6 +35,8 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         refuse: Vec<String>,
     },
+    /// Print the OpenAPI description of /api/v1 (as committed in docs/api-v1.openapi.json).
+    Openapi,
     /// Runbook checks and reports (daily checklist, business figures, weekly report).
     Ops {
         #[command(subcommand)]
@@ -170,6 +172,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             crate::stub_apis::run(catalog, StubOptions { listen, modes }).await?;
         }
         Command::Ops { command } => return ops(command, &config).await,
+        Command::Openapi => print!("{}", crate::openapi::json()),
         Command::Postal { command: PostalCommand::Import { file, out } } => {
             crate::address::run_import_cli(&file, &out)?;
         }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod inventory;
 pub mod mail;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod region;
 pub mod registration;

@@ -7,6 +7,11 @@ use normal_form_app::config::Config;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, normal_form_app::cli::Command::Openapi) {
+        // Needs no configuration (and must not create ./data just to print a document).
+        print!("{}", normal_form_app::openapi::json());
+        return ExitCode::SUCCESS;
+    }
     normal_form_app::external::install_crypto_provider();
     let config = match Config::from_env() {
         Ok(config) => config,

@@ -28,7 +28,7 @@ impl Provider for EmbeddedAddress {}
 
 /// The JSON both `ADDRESS_API_URL/postal-codes/{code}` and our own `/api/v1/postal-codes/{code}`
 /// answer with.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PostalAnswer {
     pub postal_code: String,
     pub addresses: Vec<PostalAddress>,

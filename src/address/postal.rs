@@ -24,7 +24,7 @@ const MAX_TSV_BYTES: u64 = 64 * 1024 * 1024;
 
 /// One address a postal code stands for. A code can stand for several (one per 町域), and a few
 /// codes span two municipalities or even two prefectures.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PostalAddress {
     /// Seven ASCII digits, no hyphen.
     pub postal_code: String,

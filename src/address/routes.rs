@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::api::PostalAnswer;
-use crate::http::problem::problem;
+use crate::http::problem::{Problem, problem};
 use crate::registration::fields;
 use crate::startup::AppState;
 
@@ -20,7 +20,20 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
 }
 
-async fn lookup(State(state): State<AppState>, Path(raw): Path<String>) -> Response {
+/// Addresses of a postal code (all matches, kanji and kana), from AddressAPI.
+#[utoipa::path(
+    get,
+    path = "/api/v1/postal-codes/{code}",
+    tag = "address",
+    params(("code" = String, Path, description = "7桁。全角数字やハイフン付き（１２３-４５６７）も可")),
+    responses(
+        (status = 200, description = "該当する住所（複数のこともあります）", body = PostalAnswer),
+        (status = 400, description = "郵便番号の形式ではありません", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "該当する住所がありません", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "住所検索を利用できません（住所を直接入力）", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn lookup(State(state): State<AppState>, Path(raw): Path<String>) -> Response {
     let Ok(code) = fields::postal_code(&raw) else {
         return problem(
             StatusCode::BAD_REQUEST,

@@ -12,8 +12,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use std::collections::BTreeMap;
+
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::flow::{self, Flow, FlowData, FlowStatus};
 use super::plans;
@@ -22,7 +25,7 @@ use super::steps::{FIELDS, FieldError, Input, Kind, Step, fields_of};
 use super::{Visit, csrf_ok, csrf_refused, flow_token};
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::http::error::AppError;
-use crate::http::problem::problem;
+use crate::http::problem::{FieldProblem, Problem, problem};
 use crate::startup::AppState;
 use crate::with_pool;
 
@@ -58,26 +61,53 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/flows/current/submit", post(submit))
 }
 
-#[derive(Serialize)]
-struct FieldView {
-    name: &'static str,
-    label: &'static str,
+/// One input of a step, as the form renders it.
+#[derive(Serialize, ToSchema)]
+pub struct FieldView {
+    name: String,
+    /// The label text the form shows (e.g. 姓).
+    label: String,
+    /// `text`, `password`, `tel`, `date`, `select`, `plan` or `checkbox`.
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: String,
     required: bool,
     max_length: u32,
-    hint: &'static str,
-    autocomplete: &'static str,
+    hint: String,
+    autocomplete: String,
+    /// The choices of a `select` (the 47 prefectures).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    options: Vec<&'static str>,
+    options: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct StepView {
-    id: &'static str,
-    title: &'static str,
+#[derive(Serialize, ToSchema)]
+pub struct StepView {
+    /// `customer`, `address`, `plan` or `confirm`.
+    id: String,
+    title: String,
     complete: bool,
     fields: Vec<FieldView>,
+}
+
+/// A registration flow.
+#[derive(Serialize, ToSchema)]
+pub struct FlowView {
+    /// A stable public name for the flow (not a credential).
+    flow_id: String,
+    /// `active` or `completed`.
+    status: String,
+    /// For browser clients: send it as `X-CSRF-Token`.
+    csrf_token: String,
+    steps: Vec<StepView>,
+    /// The values entered so far, normalised where valid (never the password).
+    values: BTreeMap<String, String>,
+    password_set: bool,
+    /// The step to fill next; absent once completed.
+    next_step: Option<String>,
+    registration_number: Option<String>,
+    /// Only when the flow is started: the bearer token for native clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    token: Option<String>,
 }
 
 fn done(step: Step, data: &FlowData) -> bool {
@@ -89,82 +119,78 @@ fn done(step: Step, data: &FlowData) -> bool {
     }
 }
 
+fn special_field(name: &str, label: &str, kind: &str, hint: &str) -> FieldView {
+    FieldView {
+        name: name.into(),
+        label: label.into(),
+        kind: kind.into(),
+        required: true,
+        max_length: 64,
+        hint: hint.into(),
+        autocomplete: "off".into(),
+        options: Vec::new(),
+    }
+}
+
 /// The flow as the client sees it: steps with their field definitions, current values (never
 /// the password), and what to do next.
-fn flow_view(flow: &Flow, token: Option<&str>) -> Value {
-    let steps: Vec<StepView> = Step::ALL
+fn flow_view(flow: &Flow, token: Option<&str>) -> FlowView {
+    let steps = Step::ALL
         .iter()
         .map(|&step| StepView {
-            id: step.slug(),
-            title: step.title(),
+            id: step.slug().into(),
+            title: step.title().into(),
             complete: done(step, &flow.data),
             fields: match step {
-                Step::Plan => vec![FieldView {
-                    name: "plan_id",
-                    label: "プラン",
-                    kind: "plan",
-                    required: true,
-                    max_length: 64,
-                    hint: "GET /api/v1/flows/current/plans の id",
-                    autocomplete: "off",
-                    options: Vec::new(),
-                }],
-                Step::Confirm => vec![FieldView {
-                    name: "agree",
-                    label: "利用規約・個人情報の取扱いに同意する",
-                    kind: "checkbox",
-                    required: true,
-                    max_length: 0,
-                    hint: "",
-                    autocomplete: "off",
-                    options: Vec::new(),
-                }],
+                Step::Plan => vec![special_field("plan_id", "プラン", "plan", "GET /api/v1/flows/current/plans の id")],
+                Step::Confirm => vec![special_field("agree", "利用規約・個人情報の取扱いに同意する", "checkbox", "")],
                 _ => fields_of(step)
                     .map(|f| FieldView {
-                        name: f.name,
-                        label: f.label,
+                        name: f.name.into(),
+                        label: f.label.into(),
                         kind: match f.kind {
                             Kind::Text => "text",
                             Kind::Password => "password",
                             Kind::Tel => "tel",
                             Kind::Date => "date",
                             Kind::Prefecture => "select",
-                        },
+                        }
+                        .into(),
                         required: f.required && !(f.kind == Kind::Password && flow.has_password),
                         max_length: f.max_chars,
-                        hint: f.hint,
-                        autocomplete: f.autocomplete,
-                        options: if f.kind == Kind::Prefecture { super::fields::PREFECTURES.to_vec() } else { Vec::new() },
+                        hint: f.hint.into(),
+                        autocomplete: f.autocomplete.into(),
+                        options: if f.kind == Kind::Prefecture {
+                            super::fields::PREFECTURES.iter().map(|p| p.to_string()).collect()
+                        } else {
+                            Vec::new()
+                        },
                     })
                     .collect(),
             },
         })
         .collect();
-    let values: Map<String, Value> = FIELDS
+    let values = FIELDS
         .iter()
         .filter(|f| f.kind != Kind::Password)
         .map(|f| f.name)
         .chain(["plan_id"])
-        .map(|name| (name.to_string(), Value::from(flow.data.get(name))))
+        .map(|name| (name.to_string(), flow.data.get(name).to_string()))
         .collect();
     let completed = flow.status == FlowStatus::Completed;
-    let next = if completed { None } else { Some(Step::Confirm.blocked_by(&flow.data).unwrap_or(Step::Confirm).slug()) };
-    let mut view = json!({
-        // A stable, public name for the flow: derived from its random CSRF token, so it reveals
-        // neither the bearer token nor how many flows there are.
-        "flow_id": token_hash(&flow.csrf_token)[..16],
-        "status": if completed { "completed" } else { "active" },
-        "csrf_token": flow.csrf_token,
-        "steps": steps,
-        "values": values,
-        "password_set": flow.has_password,
-        "next_step": next,
-        "registration_number": flow.registration_number,
-    });
-    if let Some(token) = token {
-        view["token"] = Value::from(token);
+    FlowView {
+        // Derived from the flow's random CSRF token: reveals neither the bearer token nor how
+        // many flows there are.
+        flow_id: token_hash(&flow.csrf_token)[..16].to_string(),
+        status: if completed { "completed" } else { "active" }.into(),
+        csrf_token: flow.csrf_token.clone(),
+        steps,
+        values,
+        password_set: flow.has_password,
+        next_step: (!completed).then(|| Step::Confirm.blocked_by(&flow.data).unwrap_or(Step::Confirm).slug().to_string()),
+        registration_number: flow.registration_number.clone(),
+        token: token.map(str::to_string),
     }
-    view
 }
 
 fn unauthenticated() -> Response {
@@ -207,7 +233,16 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, changes_state: bool
 
 /// `POST /api/v1/flows`: starts a flow. Browser clients get the cookie; native clients keep the
 /// returned `token` and send it as a bearer token.
-async fn start(State(state): State<AppState>) -> Result<Response, AppError> {
+#[utoipa::path(
+    post,
+    path = "/api/v1/flows",
+    tag = "flows",
+    responses(
+        (status = 201, description = "受付を開始しました（ブラウザにはクッキーも設定）", body = FlowView),
+        (status = 429, description = "送信が多すぎます", content_type = "text/html"),
+    )
+)]
+pub(crate) async fn start(State(state): State<AppState>) -> Result<Response, AppError> {
     let (flow, token) = flow::create(&state.db, &FlowData::default(), None).await?;
     metrics::counter!("nfa_registration_flows_started_total").increment(1);
     let body = flow_view(&flow, Some(&token));
@@ -215,7 +250,17 @@ async fn start(State(state): State<AppState>) -> Result<Response, AppError> {
     Ok(visit.respond(&state, (StatusCode::CREATED, Json(body))))
 }
 
-async fn read(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/flows/current",
+    tag = "flows",
+    responses(
+        (status = 200, description = "受付の状態", body = FlowView),
+        (status = 401, description = "受付がない、または有効期限切れ", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("flowToken" = []), ("flowCookie" = []))
+)]
+pub(crate) async fn read(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     Ok(match authenticate(&state, &headers, false).await? {
         Ok(flow) => Json(flow_view(&flow, None)).into_response(),
         Err(refused) => refused,
@@ -233,22 +278,17 @@ fn error_code(error: &FieldError, input: &Input) -> &'static str {
 }
 
 fn validation_problem(errors: &[FieldError], input: &Input) -> Response {
-    let mut response = problem(
+    let mut problem = Problem::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation-failed",
         "入力内容をご確認ください",
         format!("{}件の項目に誤りがあります。", errors.len()),
     );
-    let list: Vec<Value> = errors.iter().map(|e| json!({ "field": e.field, "code": error_code(e, input), "message": e.message })).collect();
-    let body = json!({
-        "type": "/api/v1/problems/validation-failed",
-        "title": "入力内容をご確認ください",
-        "status": 422,
-        "detail": format!("{}件の項目に誤りがあります。", errors.len()),
-        "errors": list,
-    });
-    *response.body_mut() = axum::body::Body::from(body.to_string());
-    response
+    problem.errors = errors
+        .iter()
+        .map(|e| FieldProblem { field: e.field.into(), code: error_code(e, input).into(), message: e.message.clone() })
+        .collect();
+    problem.into_response()
 }
 
 fn invalid_json() -> Response {
@@ -278,7 +318,31 @@ fn input_from_json(body: &Bytes) -> Option<Input> {
     Some(Input::from_pairs(pairs))
 }
 
-async fn save(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+#[utoipa::path(
+    put,
+    path = "/api/v1/flows/current/steps/{step}",
+    tag = "flows",
+    params(("step" = String, Path, description = "customer、address または plan")),
+    request_body(content = BTreeMap<String, String>, description = "項目名と値（customer の password は初回必須、以後は変更時のみ）"),
+    responses(
+        (status = 200, description = "保存しました", body = FlowView),
+        (status = 400, description = "JSON のオブジェクトではありません", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "受付がない、または有効期限切れ", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "CSRF トークンがない、または別オリジン", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "そのステップはありません", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "登録は完了しています", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "本文が大きすぎます"),
+        (status = 422, description = "入力エラー（項目ごとの code と message）", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "送信が多すぎます", content_type = "text/html"),
+    ),
+    security(("flowToken" = []), ("flowCookie" = []))
+)]
+pub(crate) async fn save(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let Some(step) = Step::from_slug(&slug).filter(|s| *s != Step::Confirm) else {
         return Ok(problem(
             StatusCode::NOT_FOUND,
@@ -305,35 +369,101 @@ async fn save(State(state): State<AppState>, Path(slug): Path<String>, headers: 
     Ok(Json(flow_view(&flow, None)).into_response())
 }
 
-async fn plan_list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/flows/current/plans",
+    tag = "flows",
+    responses(
+        (status = 200, description = "プランと在庫・提供地域", body = PlanList),
+        (status = 401, description = "受付がない、または有効期限切れ", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("flowToken" = []), ("flowCookie" = []))
+)]
+pub(crate) async fn plan_list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     let flow = match authenticate(&state, &headers, false).await? {
         Ok(flow) => flow,
         Err(refused) => return Ok(refused),
     };
     let options = plans::options(&state.apis, &state.catalog, &flow.data).await;
-    let list: Vec<Value> = options
+    let plans = options
         .iter()
-        .map(|o| {
-            json!({
-                "id": o.plan.id,
-                "name": o.plan.name,
-                "monthly_price": o.plan.monthly_price,
-                "price_label": o.plan.price_label(),
-                "description": o.plan.description,
-                "stock_status": o.stock,
-                "stock_label": o.stock.label(),
-                "selectable": o.selectable(),
-                "reason": o.unavailable_reason(),
-            })
+        .map(|o| PlanView {
+            id: o.plan.id.clone(),
+            name: o.plan.name.clone(),
+            monthly_price: o.plan.monthly_price,
+            price_label: o.plan.price_label(),
+            description: o.plan.description.clone(),
+            stock_status: serde_json::to_value(o.stock).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            stock_label: o.stock.label().into(),
+            selectable: o.selectable(),
+            reason: o.unavailable_reason(),
         })
         .collect();
-    Ok(Json(json!({ "plans": list })).into_response())
+    Ok(Json(PlanList { plans }).into_response())
+}
+
+/// A plan as offered to this flow now.
+#[derive(Serialize, ToSchema)]
+pub struct PlanView {
+    id: String,
+    name: String,
+    /// Yen, tax included.
+    monthly_price: u32,
+    price_label: String,
+    description: String,
+    /// `available`, `low`, `sold_out` or `needs_check` (InventoryAPI unavailable: 要確認).
+    stock_status: String,
+    stock_label: String,
+    selectable: bool,
+    /// Why it cannot be chosen (sold out, or not offered at the entered address).
+    reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PlanList {
+    plans: Vec<PlanView>,
+}
+
+/// The final submit's body.
+#[derive(serde::Deserialize, ToSchema)]
+#[allow(dead_code)] // read as an Input, declared for the OpenAPI description
+pub struct SubmitRequest {
+    /// 利用規約・個人情報の取扱いに同意する
+    agree: bool,
+}
+
+/// A completed registration.
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    /// `completed`.
+    status: String,
+    /// The 受付番号.
+    registration_number: Option<String>,
 }
 
 /// `POST /api/v1/flows/current/submit` with `{"agree": true}`. With an `Idempotency-Key`
 /// header: the same key and body answer the same; the same key with another body is 422; a
 /// request while the first with that key is still running is 409.
-async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+#[utoipa::path(
+    post,
+    path = "/api/v1/flows/current/submit",
+    tag = "flows",
+    params(("Idempotency-Key" = Option<String>, Header, description = "同じキーと内容なら同じ結果、別の内容なら 422、処理中なら 409")),
+    request_body(content = SubmitRequest),
+    responses(
+        (status = 201, description = "登録しました", body = Registered),
+        (status = 200, description = "この受付は登録済みです（同じ受付番号）", body = Registered),
+        (status = 400, description = "JSON または Idempotency-Key が正しくありません", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "受付がない、または有効期限切れ", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "CSRF トークンがない、または別オリジン", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "同じ Idempotency-Key の送信を処理中", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "本文が大きすぎます"),
+        (status = 422, description = "同意がない、やり直すステップがある（next_step）、在庫切れ、提供地域外、またはキーの再利用", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "送信が多すぎます", content_type = "text/html"),
+    ),
+    security(("flowToken" = []), ("flowCookie" = []))
+)]
+pub(crate) async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
     let flow = match authenticate(&state, &headers, true).await? {
         Ok(flow) => flow,
         Err(refused) => return Ok(refused),
@@ -410,14 +540,13 @@ fn replay(code: i32, body: String) -> Response {
 
 async fn submit_once(state: &AppState, flow: &Flow, body: &Bytes) -> Result<Response, AppError> {
     if flow.status == FlowStatus::Completed {
-        return Ok(
-            (StatusCode::OK, Json(json!({ "status": "completed", "registration_number": flow.registration_number }))).into_response()
-        );
+        let done = Registered { status: "completed".into(), registration_number: flow.registration_number.clone() };
+        return Ok((StatusCode::OK, Json(done)).into_response());
     }
     let Some(input) = input_from_json(body) else { return Ok(invalid_json()) };
     Ok(match service::submit(state, flow, input.get("agree") == "yes").await? {
         Submitted::Registered(number) => {
-            (StatusCode::CREATED, Json(json!({ "status": "completed", "registration_number": number }))).into_response()
+            (StatusCode::CREATED, Json(Registered { status: "completed".into(), registration_number: Some(number) })).into_response()
         }
         Submitted::Invalid(errors) => validation_problem(&errors, &input),
         Submitted::SendBack(back) => {
@@ -432,10 +561,9 @@ async fn submit_once(state: &AppState, flow: &Flow, body: &Bytes) -> Result<Resp
                     "このプランはご入力の住所ではお申し込みいただけません。別のプランをお選びください。",
                 ),
             };
-            let mut response = problem(StatusCode::UNPROCESSABLE_ENTITY, code, title, detail);
-            let body = json!({ "type": format!("/api/v1/problems/{code}"), "title": title, "status": 422, "detail": detail, "next_step": back.step().slug() });
-            *response.body_mut() = axum::body::Body::from(body.to_string());
-            response
+            let mut problem = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, title, detail);
+            problem.next_step = Some(back.step().slug().to_string());
+            problem.into_response()
         }
     })
 }

@@ -10,6 +10,7 @@ mod integrations;
 mod json_api;
 mod mail;
 mod observability;
+mod openapi;
 mod ops;
 mod process;
 mod registration;
