@@ -39,4 +39,7 @@ fi
 bash scripts/monitoring/scrape-live.sh target/live-metrics.txt
 bash scripts/check-monitoring.sh --scrape target/live-metrics.txt
 
+# The JSON API against its committed OpenAPI description.
+bash scripts/api/schemathesis.sh
+
 node --test tests/browser/
