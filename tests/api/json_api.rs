@@ -68,7 +68,8 @@ impl Native<'_> {
             .json()
             .await
             .expect("json");
-        assert_eq!(plans["plans"][0]["stock_label"], "在庫あり");
+        assert_eq!(plans["plans"][0]["selectable"], true, "{plans}");
+        assert!(plans["plans"][0]["stock_label"].as_str().is_some_and(|l| ["在庫あり", "残りわずか"].contains(&l)));
         let response = self.put("plan", &json!({ "plan_id": "basic" })).await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.expect("json");
@@ -247,4 +248,67 @@ async fn cors_is_off_by_default_and_follows_the_allow_list() {
         .await
         .expect("put");
     assert_eq!(saved.status(), 200);
+}
+
+on_both_backends! {
+    async fn every_problem_type_of_the_submit_and_steps(app) {
+        // step-incomplete: submitting before the steps are filled.
+        let early = Native::start(&app).await;
+        let response = early.submit(None, &json!({ "agree": true })).await;
+        assert_eq!(response.status(), 422);
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!((problem["type"].as_str(), problem["next_step"].as_str()), (Some("/api/v1/problems/step-incomplete"), Some("customer")));
+        // idempotency-key-invalid.
+        let long_key = "k".repeat(300);
+        assert_eq!(early.submit(Some(&long_key), &json!({ "agree": true })).await.status(), 400);
+
+        // unavailable: a plan not offered at the address (premium is for the Kanto region).
+        let osaka = Native::start(&app).await;
+        osaka.put("customer", &customer("osaka@example.jp")).await;
+        let mut address_osaka = address();
+        address_osaka["prefecture"] = json!("大阪府");
+        address_osaka["postal_code"] = json!("5300001");
+        address_osaka["city"] = json!("大阪市北区");
+        assert_eq!(osaka.put("address", &address_osaka).await.status(), 200);
+        let refused = osaka.put("plan", &json!({ "plan_id": "premium" })).await;
+        assert_eq!(refused.status(), 422);
+        let problem: Value = refused.json().await.expect("json");
+        assert_eq!(problem["errors"][0]["code"], "unavailable");
+
+        // plan-not-offered: the address changed to Osaka after premium was chosen in Tokyo.
+        let moved = Native::start(&app).await;
+        moved.fill("moved@example.jp").await;
+        assert_eq!(moved.put("plan", &json!({ "plan_id": "premium" })).await.status(), 200);
+        assert_eq!(moved.put("address", &address_osaka).await.status(), 200);
+        let response = moved.submit(None, &json!({ "agree": true })).await;
+        assert_eq!(response.status(), 422);
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!((problem["type"].as_str(), problem["next_step"].as_str()), (Some("/api/v1/problems/plan-not-offered"), Some("plan")));
+
+        // flow-completed: no step can change after the registration.
+        let done = Native::start(&app).await;
+        done.fill("done@example.jp").await;
+        assert_eq!(done.submit(None, &json!({ "agree": true })).await.status(), 201);
+        let response = done.put("address", &address()).await;
+        assert_eq!(response.status(), 409);
+        assert_eq!(response.json::<Value>().await.expect("json")["type"], "/api/v1/problems/flow-completed");
+        let again = done.submit(None, &json!({ "agree": true })).await;
+        assert_eq!(again.status(), 200, "a repeated submit answers the same registration");
+    }
+
+    async fn plan_sold_out_between_choice_and_submit(app) {
+        let catalog = app.data_dir.path().join("one.toml");
+        std::fs::write(&catalog, "[[plans]]\nid = \"basic\"\nname = \"限定1名\"\nmonthly_price = 100\ndescription = \"1名様限定\"\ninitial_stock = 1\n").expect("catalog");
+        let app = crate::helpers::spawn_app_with(app.backend, &[("CATALOG_PATH", catalog.to_str().expect("path"))]).await;
+        let first = Native::start(&app).await;
+        let second = Native::start(&app).await;
+        first.fill("first@example.jp").await;
+        second.fill("second@example.jp").await;
+        assert_eq!(first.submit(None, &json!({ "agree": true })).await.status(), 201);
+        let response = second.submit(None, &json!({ "agree": true })).await;
+        assert_eq!(response.status(), 422);
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!((problem["type"].as_str(), problem["next_step"].as_str()), (Some("/api/v1/problems/plan-sold-out"), Some("plan")));
+        assert!(problem["detail"].as_str().unwrap_or_default().contains("別のプラン"));
+    }
 }
