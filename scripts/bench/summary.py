@@ -145,4 +145,25 @@ if dup and dup.get("groups"):
               "", f"Medians differ by {diff:.1f} % (aim < 10 %: {verdict(diff < 10)}); "
               f"{dup['failed']} failed of {dup['completed'] + dup['failed']}.", ""]
 
+rounds = sorted({int(m.group(1)) for m in (re.match(r"overhead_on_(\d+)\.wrk\.txt$", f.name) for f in out.iterdir()) if m})
+pairs = [(r, wrk(f"overhead_on_{r}"), wrk(f"overhead_off_{r}")) for r in rounds]
+pairs = [(r, on, off) for r, on, off in pairs if on and off and on["rps"] and off["rps"]]
+if pairs:
+    from statistics import median
+    lines += ["## Issue 7: cost of metrics and logging (GET /register/customer, fixed cookie)", "",
+              "| round | on: req/s | on: p99 ms | off: req/s | off: p99 ms | on vs off, req/s |",
+              "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    diffs = []
+    for r, on, off in pairs:
+        d = (on["rps"] - off["rps"]) / off["rps"] * 100
+        diffs.append(d)
+        bad = "".join(f" (non-2xx {w['non2xx']})" for w in (on, off) if w["non2xx"])
+        lines.append(f"| {r} | {on['rps']:.0f} | {on['p99']:.2f} | {off['rps']:.0f} | {off['p99']:.2f} | {d:+.1f} %{bad} |")
+    med_on, med_off = median(on["rps"] for _, on, _ in pairs), median(off["rps"] for _, _, off in pairs)
+    overall = (med_on - med_off) / med_off * 100
+    lines += ["", f"on = defaults (metrics on, `LOG_FORMAT=json` to a file); off = `METRICS_ENABLED=0 RUST_LOG=off`. "
+              f"Median req/s {med_on:.0f} on, {med_off:.0f} off: {overall:+.1f} %; median of the per-round differences "
+              f"{median(diffs):+.1f} % (aim: cost < 5 %: {verdict(-median(diffs) < 5)}). Median p99 "
+              f"{median(on['p99'] for _, on, _ in pairs):.2f} ms on, {median(off['p99'] for _, _, off in pairs):.2f} ms off.", ""]
+
 print("\n".join(lines))
