@@ -8,7 +8,7 @@
 # Needs: cargo, wrk, nginx, psql/createdb, curl, jq, python3, PostgreSQL at 127.0.0.1:5432.
 # Knobs (environment): PG_ADMIN_URL, APP_PORT (18480), WRK_ARGS ("-t2 -c64 -d15s"),
 # LOAD_SECONDS (30), CONCURRENCY (16), ARGON_SECONDS (10), DUP_PAIRS (200), OVERHEAD_ROUNDS (3),
-# SETTLE_SECONDS (30), BENCH_KEEP_DB (0).
+# OVERHEAD_VARIANTS ("on off"; also "metrics", "logs"), SETTLE_SECONDS (30), BENCH_KEEP_DB (0).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -22,6 +22,7 @@ CONCURRENCY=${CONCURRENCY:-16}
 ARGON_SECONDS=${ARGON_SECONDS:-10}
 DUP_PAIRS=${DUP_PAIRS:-200}
 OVERHEAD_ROUNDS=${OVERHEAD_ROUNDS:-3}
+OVERHEAD_VARIANTS=${OVERHEAD_VARIANTS:-"on off"}
 SETTLE_SECONDS=${SETTLE_SECONDS:-30}
 BASE="http://127.0.0.1:$APP_PORT"
 
@@ -138,8 +139,14 @@ createdb -h 127.0.0.1 -U postgres "$DB"
 echo "fresh database $DB"
 
 # ---------------------------------------------------------------- issue 3: registration throughput
+# argon2_ceiling NAME: the ceiling, with its CPU time (user + system) in NAME.time, so the CPU cost of
+# one hash can be read even when other processes take part of the cores.
+argon2_ceiling() {
+    /usr/bin/time -f "%U %S" -o "$OUT/$1.time" \
+        "$ROOT/target/release/examples/argon2_ceiling" --seconds "$ARGON_SECONDS" --json | tee "$OUT/$1.json"
+}
 section "issue 3: Argon2id ceiling (all cores, ${ARGON_SECONDS}s)"
-"$ROOT/target/release/examples/argon2_ceiling" --seconds "$ARGON_SECONDS" --json | tee "$OUT/argon2.json"
+argon2_ceiling argon2
 
 start_app main
 # The catalogue's stock (500 of "standard") would sell out within the first run; the benchmark
@@ -169,7 +176,7 @@ PY
 rss_phase "after the closed loop"
 CLOSED_DONE=$(date +%s)
 section "issue 3: Argon2id ceiling again, right after the closed loop (${ARGON_SECONDS}s)"
-"$ROOT/target/release/examples/argon2_ceiling" --seconds "$ARGON_SECONDS" --json | tee "$OUT/argon2_after.json"
+argon2_ceiling argon2_after
 # The server is idle during the ceiling (another process); RSS again once it has had time to
 # give memory back.
 WAIT_S=$((CLOSED_DONE + SETTLE_SECONDS - $(date +%s)))
@@ -252,20 +259,23 @@ jq -n --argjson loaded "$RSS_TABLE" --argjson loaded_used "$RSS_TABLE_USED" --ar
       table_cost_kib: ($loaded - $none), rss_kib_after_whole_run: $after_load}' | tee "$OUT/rss.json"
 
 # ------------------------------------------------------- issue 7: cost of metrics and logging
-# The fixed-cookie GET of issue 3, against servers started alternately with the defaults (metrics
-# on, JSON access log to a file) and with METRICS_ENABLED=0 RUST_LOG=off; a fresh process each
-# time, a 2 s warm-up (not kept), then the same wrk settings as above.
-section "issue 7: metrics and logging on/off, wrk GET /register/customer (fixed cookie), $OVERHEAD_ROUNDS rounds"
+# The fixed-cookie GET of issue 3, against servers started in turn with the defaults ("on":
+# metrics on, JSON access log to a file) and with METRICS_ENABLED=0 RUST_LOG=off ("off"), and, if
+# asked for, with only one of the two ("metrics": RUST_LOG=off; "logs": METRICS_ENABLED=0). A fresh
+# process each time, a 2 s warm-up (not kept), then the same wrk settings as above.
+section "issue 7: metrics and logging ($OVERHEAD_VARIANTS), wrk GET /register/customer (fixed cookie), $OVERHEAD_ROUNDS rounds"
 for round in $(seq 1 "$OVERHEAD_ROUNDS"); do
-    for variant in on off; do
-        if [[ $variant == on ]]; then
-            start_app "overhead-on-$round"
-        else
-            start_app "overhead-off-$round" METRICS_ENABLED=0 RUST_LOG=off
-        fi
+    for variant in $OVERHEAD_VARIANTS; do
+        case $variant in
+            on) start_app "overhead-on-$round" ;;
+            off) start_app "overhead-off-$round" METRICS_ENABLED=0 RUST_LOG=off ;;
+            metrics) start_app "overhead-metrics-$round" RUST_LOG=off ;;
+            logs) start_app "overhead-logs-$round" METRICS_ENABLED=0 ;;
+            *) echo "OVERHEAD_VARIANTS: unknown variant $variant" >&2; exit 1 ;;
+        esac
         COOKIE=$(flow_cookie)
         timeout 30 wrk -t2 -c16 -d2s -H "Cookie: $COOKIE" "$BASE/register/customer" >/dev/null
-        section "issue 7: round $round, metrics and logging $variant"
+        section "issue 7: round $round, variant $variant"
         run_wrk "overhead_${variant}_$round" "$BASE/register/customer" -H "Cookie: $COOKIE"
         stop_app
         echo "log: $(wc -l <"$OUT/app-overhead-$variant-$round.log") lines, $(stat -c %s "$OUT/app-overhead-$variant-$round.log") bytes"
