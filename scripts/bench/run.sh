@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks for issues 3, 4 and 5 in one run, against a release build, a fresh PostgreSQL
+# Benchmarks for issues 3, 4, 5 and 7 in one run, against a release build, a fresh PostgreSQL
 # database and only 127.0.0.1. Prints everything and keeps it under target/bench/<timestamp>/
 # (target/bench/latest points at the last run); docs/BENCHMARKS.md explains the figures.
 #
@@ -7,7 +7,8 @@
 #
 # Needs: cargo, wrk, nginx, psql/createdb, curl, jq, python3, PostgreSQL at 127.0.0.1:5432.
 # Knobs (environment): PG_ADMIN_URL, APP_PORT (18480), WRK_ARGS ("-t2 -c64 -d15s"),
-# LOAD_SECONDS (30), CONCURRENCY (16), ARGON_SECONDS (10), DUP_PAIRS (200), BENCH_KEEP_DB (0).
+# LOAD_SECONDS (30), CONCURRENCY (16), ARGON_SECONDS (10), DUP_PAIRS (200), OVERHEAD_ROUNDS (3),
+# OVERHEAD_VARIANTS ("on off"; also "metrics", "logs"), SETTLE_SECONDS (30), BENCH_KEEP_DB (0).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -20,6 +21,9 @@ LOAD_SECONDS=${LOAD_SECONDS:-30}
 CONCURRENCY=${CONCURRENCY:-16}
 ARGON_SECONDS=${ARGON_SECONDS:-10}
 DUP_PAIRS=${DUP_PAIRS:-200}
+OVERHEAD_ROUNDS=${OVERHEAD_ROUNDS:-3}
+OVERHEAD_VARIANTS=${OVERHEAD_VARIANTS:-"on off"}
+SETTLE_SECONDS=${SETTLE_SECONDS:-30}
 BASE="http://127.0.0.1:$APP_PORT"
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -91,6 +95,14 @@ cpu_snapshot() {
 }
 rss_phase() { printf '%-48s %s\n' "$1" "$(rss_kib "$APP_PID")" | tee -a "$OUT/rss_phases.txt"; }
 
+# flow_cookie: a new registration flow's cookie (nf_flow=...), from the first step's page.
+flow_cookie() {
+    local cookie
+    cookie=$(curl -fsS -D - -o /dev/null "$BASE/register/customer" | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(nf_flow=[^;]*\).*/\1/p')
+    [[ -n $cookie ]] || { echo "no nf_flow cookie" >&2; exit 1; }
+    echo "$cookie"
+}
+
 # run_wrk NAME URL [wrk options...]: wrk with the common settings, output kept as NAME.wrk.txt.
 run_wrk() {
     local name=$1 url=$2
@@ -127,8 +139,14 @@ createdb -h 127.0.0.1 -U postgres "$DB"
 echo "fresh database $DB"
 
 # ---------------------------------------------------------------- issue 3: registration throughput
+# argon2_ceiling NAME: the ceiling, with its CPU time (user + system) in NAME.time, so the CPU cost of
+# one hash can be read even when other processes take part of the cores.
+argon2_ceiling() {
+    /usr/bin/time -f "%U %S" -o "$OUT/$1.time" \
+        "$ROOT/target/release/examples/argon2_ceiling" --seconds "$ARGON_SECONDS" --json | tee "$OUT/$1.json"
+}
 section "issue 3: Argon2id ceiling (all cores, ${ARGON_SECONDS}s)"
-"$ROOT/target/release/examples/argon2_ceiling" --seconds "$ARGON_SECONDS" --json | tee "$OUT/argon2.json"
+argon2_ceiling argon2
 
 start_app main
 # The catalogue's stock (500 of "standard") would sell out within the first run; the benchmark
@@ -156,8 +174,14 @@ print(json.dumps({"wall_s": round(wall, 2), "cpu_s_available": round(wall * int(
                   "loadgen_s": round(user + system, 2)}))
 PY
 rss_phase "after the closed loop"
+CLOSED_DONE=$(date +%s)
 section "issue 3: Argon2id ceiling again, right after the closed loop (${ARGON_SECONDS}s)"
-"$ROOT/target/release/examples/argon2_ceiling" --seconds "$ARGON_SECONDS" --json | tee "$OUT/argon2_after.json"
+argon2_ceiling argon2_after
+# The server is idle during the ceiling (another process); RSS again once it has had time to
+# give memory back.
+WAIT_S=$((CLOSED_DONE + SETTLE_SECONDS - $(date +%s)))
+if ((WAIT_S > 0)); then sleep "$WAIT_S"; fi
+rss_phase "${SETTLE_SECONDS} s after the closed loop (idle)"
 CAPACITY=$(jq -r '.registrations_per_s' "$OUT/closed.json")
 HALF=$(python3 -c "print(max(0.5, round($CAPACITY / 2, 2)))")
 
@@ -167,8 +191,7 @@ section "issue 3: open loop at half capacity ($HALF registrations/s), ${LOAD_SEC
 rss_phase "after the open loop"
 
 section "issue 3: wrk GET /register/customer, fixed cookie (one flow)"
-COOKIE=$(curl -fsS -D - -o /dev/null "$BASE/register/customer" | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(nf_flow=[^;]*\).*/\1/p')
-[[ -n $COOKIE ]] || { echo "no nf_flow cookie" >&2; exit 1; }
+COOKIE=$(flow_cookie)
 run_wrk customer_cookie "$BASE/register/customer" -H "Cookie: $COOKIE"
 rss_phase "after wrk /register/customer (cookie)"
 
@@ -235,8 +258,33 @@ jq -n --argjson loaded "$RSS_TABLE" --argjson loaded_used "$RSS_TABLE_USED" --ar
     '{rss_kib_idle_table_loaded: $loaded, rss_kib_after_one_lookup: $loaded_used, rss_kib_idle_no_table: $none,
       table_cost_kib: ($loaded - $none), rss_kib_after_whole_run: $after_load}' | tee "$OUT/rss.json"
 
-# The big RSS after sign-ups is glibc keeping freed 19 MiB Argon2 blocks; with a fixed mmap
-# threshold each block goes back to the kernel. Same load, shorter, to compare.
+# ------------------------------------------------------- issue 7: cost of metrics and logging
+# The fixed-cookie GET of issue 3, against servers started in turn with the defaults ("on":
+# metrics on, JSON access log to a file) and with METRICS_ENABLED=0 RUST_LOG=off ("off"), and, if
+# asked for, with only one of the two ("metrics": RUST_LOG=off; "logs": METRICS_ENABLED=0). A fresh
+# process each time, a 2 s warm-up (not kept), then the same wrk settings as above.
+section "issue 7: metrics and logging ($OVERHEAD_VARIANTS), wrk GET /register/customer (fixed cookie), $OVERHEAD_ROUNDS rounds"
+for round in $(seq 1 "$OVERHEAD_ROUNDS"); do
+    for variant in $OVERHEAD_VARIANTS; do
+        case $variant in
+            on) start_app "overhead-on-$round" ;;
+            off) start_app "overhead-off-$round" METRICS_ENABLED=0 RUST_LOG=off ;;
+            metrics) start_app "overhead-metrics-$round" RUST_LOG=off ;;
+            logs) start_app "overhead-logs-$round" METRICS_ENABLED=0 ;;
+            *) echo "OVERHEAD_VARIANTS: unknown variant $variant" >&2; exit 1 ;;
+        esac
+        COOKIE=$(flow_cookie)
+        timeout 30 wrk -t2 -c16 -d2s -H "Cookie: $COOKIE" "$BASE/register/customer" >/dev/null
+        section "issue 7: round $round, variant $variant"
+        run_wrk "overhead_${variant}_$round" "$BASE/register/customer" -H "Cookie: $COOKIE"
+        stop_app
+        echo "log: $(wc -l <"$OUT/app-overhead-$variant-$round.log") lines, $(stat -c %s "$OUT/app-overhead-$variant-$round.log") bytes"
+    done
+done
+
+# Before 4e889a7 the RSS after sign-ups was glibc keeping freed 19 MiB Argon2 blocks, and a fixed
+# mmap threshold gave each block back to the kernel (at a cost in throughput). Now the hasher keeps
+# one work area per core; same load, shorter, to check that the setting no longer matters.
 section "allocator check: MALLOC_MMAP_THRESHOLD_=131072, $CONCURRENCY users, 10s"
 start_app malloc-check MALLOC_MMAP_THRESHOLD_=131072
 "$ROOT/target/release/examples/loadgen" --base-url "$BASE" --concurrency "$CONCURRENCY" --duration 10 \

@@ -54,9 +54,18 @@ closed = load("closed.json")
 open_ = load("open.json")
 lines += ["## Issue 3: registrations", ""]
 lines += ["| figure | value | aim | verdict |", "| --- | --- | --- | --- |"]
+def cpu_per_hash(name, result):
+    """CPU ms (user + system) per hash of one argon2_ceiling run, or an empty string."""
+    path = out / f"{name}.time"
+    if not path.exists() or not result["hashes"]:
+        return ""
+    user, system = (float(x) for x in path.read_text().split()[-2:])
+    return f"; {(user + system) / result['hashes'] * 1000:.1f} ms of CPU per hash"
+
+
 if argon:
     lines.append(f"| Argon2id ceiling ({argon['params']}, {argon['cores']} cores) | {argon['hashes_per_s']:.1f} hashes/s "
-                 f"({argon['ms_per_hash_per_core']:.0f} ms per hash per core) | | |")
+                 f"({argon['ms_per_hash_per_core']:.0f} ms per hash per core{cpu_per_hash('argon2', argon)}) | | |")
 if closed:
     share = closed["registrations_per_s"] / argon["hashes_per_s"] * 100 if argon else float("nan")
     lines.append(f"| registrations/s, closed loop, {closed['concurrency']} users, {closed['elapsed_s']:.0f} s | "
@@ -69,7 +78,8 @@ if open_:
                  f"({worst[0]}) | p95 of every step < 100 ms | {verdict(worst[1] < 100 and open_['failed'] == 0)} |")
 after = load("argon2_after.json")
 if after:
-    lines.append(f"| Argon2id ceiling again, right after the closed loop | {after['hashes_per_s']:.1f} hashes/s | | |")
+    lines.append(f"| Argon2id ceiling again, right after the closed loop | {after['hashes_per_s']:.1f} hashes/s"
+                 f"{cpu_per_hash('argon2_after', after)} | | |")
     if closed:
         share = closed["registrations_per_s"] / max(argon["hashes_per_s"], after["hashes_per_s"]) * 100
         lines.append(f"| registrations/s against the higher of the two ceilings | {share:.0f} % | ≥ 85 % | {verdict(share >= 85)} |")
@@ -144,5 +154,46 @@ if dup and dup.get("groups"):
               f"| already-registered email | {again['count']} | {again['p50_ms']} | {again['p95_ms']} | {again['p99_ms']} |",
               "", f"Medians differ by {diff:.1f} % (aim < 10 %: {verdict(diff < 10)}); "
               f"{dup['failed']} failed of {dup['completed'] + dup['failed']}.", ""]
+
+VARIANTS = {"on": "metrics on, JSON log (defaults)", "metrics": "metrics on, `RUST_LOG=off`",
+            "logs": "`METRICS_ENABLED=0`, JSON log", "off": "`METRICS_ENABLED=0 RUST_LOG=off`"}
+runs = {}
+for f in out.iterdir():
+    m = re.match(r"overhead_(\w+?)_(\d+)\.wrk\.txt$", f.name)
+    w = wrk(f"overhead_{m.group(1)}_{m.group(2)}") if m else None
+    if w and w["rps"]:
+        runs[(m.group(1), int(m.group(2)))] = w
+if runs:
+    from statistics import median
+    variants = [v for v in VARIANTS if any(k[0] == v for k in runs)]
+    rounds = sorted({r for _, r in runs})
+    lines += ["## Issue 7: cost of metrics and logging (GET /register/customer, fixed cookie)", "",
+              "Each cell: req/s, p99 ms, and req/s against `off` in the same round.", "",
+              "| round | " + " | ".join(VARIANTS[v] for v in variants) + " |",
+              "| ---: |" + " ---: |" * len(variants)]
+    for r in rounds:
+        off = runs.get(("off", r))
+        cells = []
+        for v in variants:
+            w = runs.get((v, r))
+            if not w:
+                cells.append("")
+                continue
+            rel = f", {(w['rps'] - off['rps']) / off['rps'] * 100:+.1f} %" if off and v != "off" else ""
+            bad = f", non-2xx {w['non2xx']}" if w["non2xx"] else ""
+            cells.append(f"{w['rps']:.0f}, {w['p99']:.1f}{rel}{bad}")
+        lines.append(f"| {r} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for v in variants:
+        ws = [runs[(v, r)] for r in rounds if (v, r) in runs]
+        diffs = [(runs[(v, r)]["rps"] - runs[("off", r)]["rps"]) / runs[("off", r)]["rps"] * 100
+                 for r in rounds if (v, r) in runs and ("off", r) in runs]
+        text = f"- {VARIANTS[v]}: median {median(w['rps'] for w in ws):.0f} req/s, p99 {median(w['p99'] for w in ws):.1f} ms"
+        if v != "off" and diffs:
+            text += f"; median of the per-round differences against off {median(diffs):+.1f} %"
+            if v == "on":
+                text += f" (aim: cost < 5 %: {verdict(-median(diffs) < 5)})"
+        lines.append(text)
+    lines.append("")
 
 print("\n".join(lines))
