@@ -7,7 +7,6 @@
 
 use std::io::Write;
 
-use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::field::{Field, Visit};
@@ -31,29 +30,80 @@ pub fn init(format: LogFormat) {
 
 struct JsonLayer;
 
-struct SpanFields(Map<String, Value>);
+/// A span's fields, rendered once as `,"key":value` pairs and copied into each line logged inside
+/// the span — cheaper than rebuilding them per event, which matters at one line per request.
+struct SpanFields(String);
 
-struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+/// Writes fields as JSON members straight into a line buffer.
+struct JsonWriter<'a> {
+    out: &'a mut String,
+    has_message: bool,
+}
 
-impl Visit for JsonVisitor<'_> {
+fn escape_into(out: &mut String, value: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl JsonWriter<'_> {
+    fn key(&mut self, field: &Field) {
+        self.has_message |= field.name() == "message";
+        self.out.push(',');
+        escape_into(self.out, field.name());
+        self.out.push(':');
+    }
+
+    fn number(&mut self, field: &Field, value: impl std::fmt::Display) {
+        use std::fmt::Write as _;
+        self.key(field);
+        let _ = write!(self.out, "{value}");
+    }
+}
+
+impl Visit for JsonWriter<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_string(), Value::from(value));
+        self.key(field);
+        escape_into(self.out, value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_string(), Value::from(value));
+        self.number(field, value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_string(), Value::from(value));
+        self.number(field, value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().to_string(), Value::from(value));
+        if value.is_finite() {
+            self.number(field, value);
+        } else {
+            self.key(field);
+            self.out.push_str("null");
+        }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_string(), Value::from(value));
+        self.number(field, value);
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_string(), Value::from(format!("{value:?}")));
+        self.key(field);
+        escape_into(self.out, &format!("{value:?}"));
     }
+}
+
+thread_local! {
+    static LINE: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(512));
 }
 
 impl<S> Layer<S> for JsonLayer
@@ -61,8 +111,8 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        let mut fields = Map::new();
-        attrs.record(&mut JsonVisitor(&mut fields));
+        let mut fields = String::new();
+        attrs.record(&mut JsonWriter { out: &mut fields, has_message: false });
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(SpanFields(fields));
         }
@@ -72,28 +122,36 @@ where
         if let Some(span) = ctx.span(id)
             && let Some(fields) = span.extensions_mut().get_mut::<SpanFields>()
         {
-            values.record(&mut JsonVisitor(&mut fields.0));
+            values.record(&mut JsonWriter { out: &mut fields.0, has_message: false });
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut line = Map::new();
-        let timestamp = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
-        line.insert("timestamp".into(), Value::from(timestamp));
-        line.insert("level".into(), Value::from(event.metadata().level().as_str()));
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope.from_root() {
-                if let Some(fields) = span.extensions().get::<SpanFields>() {
-                    line.extend(fields.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+        LINE.with(|line| {
+            let Ok(mut line) = line.try_borrow_mut() else { return };
+            line.clear();
+            line.push_str("{\"timestamp\":\"");
+            line.push_str(&OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default());
+            line.push_str("\",\"level\":\"");
+            line.push_str(event.metadata().level().as_str());
+            line.push('"');
+            if let Some(scope) = ctx.event_scope(event) {
+                for span in scope.from_root() {
+                    if let Some(fields) = span.extensions().get::<SpanFields>() {
+                        line.push_str(&fields.0);
+                    }
                 }
             }
-        }
-        event.record(&mut JsonVisitor(&mut line));
-        line.entry("message").or_insert_with(|| Value::from(""));
-        line.insert("target".into(), Value::from(event.metadata().target()));
-        let mut out = serde_json::to_vec(&line).unwrap_or_default();
-        out.push(b'\n');
-        let _ = std::io::stdout().lock().write_all(&out);
+            let mut writer = JsonWriter { out: &mut line, has_message: false };
+            event.record(&mut writer);
+            if !writer.has_message {
+                line.push_str(",\"message\":\"\"");
+            }
+            line.push_str(",\"target\":");
+            escape_into(&mut line, event.metadata().target());
+            line.push_str("}\n");
+            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        });
     }
 }
 
@@ -128,6 +186,14 @@ pub fn redact(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    #[test]
+    fn json_escaping_keeps_every_line_valid() {
+        let mut out = String::new();
+        super::escape_into(&mut out, "a\"b\\c\nd\u{1}é");
+        let parsed: String = serde_json::from_str(&out).expect("valid JSON string");
+        assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
+    }
 
     #[test]
     fn redacts_addresses_and_phone_numbers() {
