@@ -8,7 +8,10 @@
 # Needs: cargo, wrk, nginx, psql/createdb, curl, jq, python3, PostgreSQL at 127.0.0.1:5432.
 # Knobs (environment): PG_ADMIN_URL, APP_PORT (18480), WRK_ARGS ("-t2 -c64 -d15s"),
 # LOAD_SECONDS (30), CONCURRENCY (16), ARGON_SECONDS (10), DUP_PAIRS (200), OVERHEAD_ROUNDS (3),
-# OVERHEAD_VARIANTS ("on off"; also "metrics", "logs"), SETTLE_SECONDS (30), BENCH_KEEP_DB (0).
+# OVERHEAD_VARIANTS ("on off"; also "metrics", "logs"), SETTLE_SECONDS (30), BENCH_KEEP_DB (0),
+# BENCH_ONLY (all sections; or a comma-separated subset of registrations, duplicates, postal,
+# overhead, malloc, e.g. BENCH_ONLY=overhead,duplicates). The build, the machine facts and the fresh
+# database are always part of a run.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -24,6 +27,15 @@ DUP_PAIRS=${DUP_PAIRS:-200}
 OVERHEAD_ROUNDS=${OVERHEAD_ROUNDS:-3}
 OVERHEAD_VARIANTS=${OVERHEAD_VARIANTS:-"on off"}
 SETTLE_SECONDS=${SETTLE_SECONDS:-30}
+BENCH_ONLY=${BENCH_ONLY:-registrations,duplicates,postal,overhead,malloc}
+# want SECTION: whether BENCH_ONLY asks for that section.
+want() { [[ ,$BENCH_ONLY, == *,$1,* ]]; }
+for only in ${BENCH_ONLY//,/ }; do
+    case $only in
+        registrations | duplicates | postal | overhead | malloc) ;;
+        *) echo "BENCH_ONLY: unknown section $only" >&2; exit 1 ;;
+    esac
+done
 BASE="http://127.0.0.1:$APP_PORT"
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -132,6 +144,7 @@ section "machine"
     echo "wrk: $(wrk -v 2>&1 | head -1)"
     echo "nginx: $(nginx -v 2>&1)"
     echo "load average at start: $(cat /proc/loadavg)"
+    echo "sections: $BENCH_ONLY"
 } | tee "$OUT/machine.txt"
 
 section "database"
@@ -145,16 +158,21 @@ argon2_ceiling() {
     /usr/bin/time -f "%U %S" -o "$OUT/$1.time" \
         "$ROOT/target/release/examples/argon2_ceiling" --seconds "$ARGON_SECONDS" --json | tee "$OUT/$1.json"
 }
+if want registrations; then
 section "issue 3: Argon2id ceiling (all cores, ${ARGON_SECONDS}s)"
 argon2_ceiling argon2
+fi
 
+if want registrations || want duplicates || want postal; then
 start_app main
 # The catalogue's stock (500 of "standard") would sell out within the first run; the benchmark
 # measures registrations, not the sold-out page.
 psql -q "$DB_URL" -c "UPDATE plan_stock SET stock = 1000000000"
 sleep 1
 rss_phase "after start"
+fi
 
+if want registrations; then
 section "issue 3: closed loop, $CONCURRENCY users, ${LOAD_SECONDS}s"
 # Where the CPU goes during the closed loop: server, PostgreSQL, load generator, everything else.
 CPU0=$(cpu_snapshot)
@@ -199,14 +217,18 @@ section "issue 3: wrk GET /register/customer, no cookie (every request starts a 
 run_wrk customer_nocookie "$BASE/register/customer"
 psql -tA "$DB_URL" -c "SELECT 'flow rows after wrk: ' || count(*) FROM user_sessions" | tee -a "$OUT/customer_nocookie.wrk.txt"
 rss_phase "after wrk /register/customer (no cookie)"
+fi
 
 # -------------------------------------------------------------------- issue 5: duplicate timing
+if want duplicates; then
 section "issue 5: $DUP_PAIRS fresh and $DUP_PAIRS duplicate sign-ups, interleaved, one at a time"
 "$ROOT/target/release/examples/loadgen" --base-url "$BASE" --concurrency 1 --count $((DUP_PAIRS * 2)) \
     --alternate-duplicate "dup-$STAMP@example.jp" --json-file "$OUT/duplicate.json"
 rss_phase "after the duplicate timing"
+fi
 
 # ------------------------------------------------------------------- issue 4: postal-code lookups
+if want postal; then
 section "issue 4: static copies of the app's postal-code answers for nginx"
 NGX="$OUT/nginx"
 mkdir -p "$NGX/html/api/v1/postal-codes" "$NGX/logs" "$NGX/temp"
@@ -257,12 +279,15 @@ jq -n --argjson loaded "$RSS_TABLE" --argjson loaded_used "$RSS_TABLE_USED" --ar
     --argjson after_load "$RSS_LOADED_AFTER" \
     '{rss_kib_idle_table_loaded: $loaded, rss_kib_after_one_lookup: $loaded_used, rss_kib_idle_no_table: $none,
       table_cost_kib: ($loaded - $none), rss_kib_after_whole_run: $after_load}' | tee "$OUT/rss.json"
+fi
+stop_app
 
 # ------------------------------------------------------- issue 7: cost of metrics and logging
 # The fixed-cookie GET of issue 3, against servers started in turn with the defaults ("on":
 # metrics on, JSON access log to a file) and with METRICS_ENABLED=0 RUST_LOG=off ("off"), and, if
 # asked for, with only one of the two ("metrics": RUST_LOG=off; "logs": METRICS_ENABLED=0). A fresh
 # process each time, a 2 s warm-up (not kept), then the same wrk settings as above.
+if want overhead; then
 section "issue 7: metrics and logging ($OVERHEAD_VARIANTS), wrk GET /register/customer (fixed cookie), $OVERHEAD_ROUNDS rounds"
 for round in $(seq 1 "$OVERHEAD_ROUNDS"); do
     for variant in $OVERHEAD_VARIANTS; do
@@ -276,21 +301,28 @@ for round in $(seq 1 "$OVERHEAD_ROUNDS"); do
         COOKIE=$(flow_cookie)
         timeout 30 wrk -t2 -c16 -d2s -H "Cookie: $COOKIE" "$BASE/register/customer" >/dev/null
         section "issue 7: round $round, variant $variant"
+        # The server's own CPU time (user + system) over the measured wrk run: per request, it does
+        # not depend on how much of the cores other processes take, unlike req/s.
+        TICKS0=$(proc_ticks "$APP_PID")
         run_wrk "overhead_${variant}_$round" "$BASE/register/customer" -H "Cookie: $COOKIE"
+        echo "server_ticks=$(($(proc_ticks "$APP_PID") - TICKS0)) hz=$(getconf CLK_TCK)" | tee "$OUT/overhead_${variant}_$round.cpu"
         stop_app
         echo "log: $(wc -l <"$OUT/app-overhead-$variant-$round.log") lines, $(stat -c %s "$OUT/app-overhead-$variant-$round.log") bytes"
     done
 done
+fi
 
 # Before 4e889a7 the RSS after sign-ups was glibc keeping freed 19 MiB Argon2 blocks, and a fixed
 # mmap threshold gave each block back to the kernel (at a cost in throughput). Now the hasher keeps
 # one work area per core; same load, shorter, to check that the setting no longer matters.
+if want malloc; then
 section "allocator check: MALLOC_MMAP_THRESHOLD_=131072, $CONCURRENCY users, 10s"
 start_app malloc-check MALLOC_MMAP_THRESHOLD_=131072
 "$ROOT/target/release/examples/loadgen" --base-url "$BASE" --concurrency "$CONCURRENCY" --duration 10 \
     --json-file "$OUT/malloc_check.json"
 rss_kib "$APP_PID" | tee "$OUT/malloc_check_rss.txt"
 stop_app
+fi
 
 section "summary"
 python3 "$ROOT/scripts/bench/summary.py" "$OUT" | tee "$OUT/summary.md"

@@ -28,7 +28,9 @@ def wrk(name):
     p = {q: re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M) for q in ("50", "99")}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     socket = re.search(r"Socket errors: (.*)", text)
+    requests = re.search(r"(\d+) requests in", text)
     return {
+        "requests": int(requests.group(1)) if requests else None,
         "rps": float(rps.group(1)) if rps else None,
         "p50": to_ms(*p["50"].groups()) if p["50"] else None,
         "p99": to_ms(*p["99"].groups()) if p["99"] else None,
@@ -162,13 +164,18 @@ for f in out.iterdir():
     m = re.match(r"overhead_(\w+?)_(\d+)\.wrk\.txt$", f.name)
     w = wrk(f"overhead_{m.group(1)}_{m.group(2)}") if m else None
     if w and w["rps"]:
+        cpu = out / f"overhead_{m.group(1)}_{m.group(2)}.cpu"
+        if cpu.exists() and w["requests"]:
+            fields = dict(kv.split("=") for kv in cpu.read_text().split())
+            w["cpu_us"] = int(fields["server_ticks"]) / float(fields["hz"]) / w["requests"] * 1e6
         runs[(m.group(1), int(m.group(2)))] = w
 if runs:
     from statistics import median
     variants = [v for v in VARIANTS if any(k[0] == v for k in runs)]
     rounds = sorted({r for _, r in runs})
     lines += ["## Issue 7: cost of metrics and logging (GET /register/customer, fixed cookie)", "",
-              "Each cell: req/s, p99 ms, and req/s against `off` in the same round.", "",
+              "Each cell: req/s, p99 ms, req/s against `off` in the same round, and (if recorded) the server's "
+              "CPU time per request.", "",
               "| round | " + " | ".join(VARIANTS[v] for v in variants) + " |",
               "| ---: |" + " ---: |" * len(variants)]
     for r in rounds:
@@ -181,7 +188,8 @@ if runs:
                 continue
             rel = f", {(w['rps'] - off['rps']) / off['rps'] * 100:+.1f} %" if off and v != "off" else ""
             bad = f", non-2xx {w['non2xx']}" if w["non2xx"] else ""
-            cells.append(f"{w['rps']:.0f}, {w['p99']:.1f}{rel}{bad}")
+            cpu = f", {w['cpu_us']:.0f} µs CPU" if "cpu_us" in w else ""
+            cells.append(f"{w['rps']:.0f}, {w['p99']:.1f}{rel}{cpu}{bad}")
         lines.append(f"| {r} | " + " | ".join(cells) + " |")
     lines.append("")
     for v in variants:
@@ -193,6 +201,12 @@ if runs:
             text += f"; median of the per-round differences against off {median(diffs):+.1f} %"
             if v == "on":
                 text += f" (aim: cost < 5 %: {verdict(-median(diffs) < 5)})"
+        cpus = [runs[(v, r)]["cpu_us"] for r in rounds if "cpu_us" in runs.get((v, r), {})]
+        if cpus:
+            text += f"; server CPU per request, median {median(cpus):.0f} µs"
+            offs = [runs[("off", r)]["cpu_us"] for r in rounds if "cpu_us" in runs.get(("off", r), {})]
+            if v != "off" and offs:
+                text += f" ({(median(cpus) - median(offs)) / median(offs) * 100:+.1f} % against off)"
         lines.append(text)
     lines.append("")
 
