@@ -70,6 +70,9 @@ struct Args {
     /// Also write the JSON report to this file.
     #[arg(long)]
     json_file: Option<std::path::PathBuf>,
+    /// Register through the JSON API (`/api/v1/flows…`, bearer token) instead of the HTML form.
+    #[arg(long)]
+    api: bool,
 }
 
 /// The requests one registration makes, in order; the labels of the report's rows.
@@ -84,10 +87,16 @@ enum Request {
     ConfirmGet,
     ConfirmPost,
     CompleteGet,
+    ApiStart,
+    ApiCustomer,
+    ApiAddress,
+    ApiPlans,
+    ApiPlan,
+    ApiSubmit,
 }
 
 impl Request {
-    const ALL: [Request; 9] = [
+    const ALL: [Request; 15] = [
         Request::CustomerGet,
         Request::CustomerPost,
         Request::AddressGet,
@@ -97,6 +106,12 @@ impl Request {
         Request::ConfirmGet,
         Request::ConfirmPost,
         Request::CompleteGet,
+        Request::ApiStart,
+        Request::ApiCustomer,
+        Request::ApiAddress,
+        Request::ApiPlans,
+        Request::ApiPlan,
+        Request::ApiSubmit,
     ];
 
     fn label(self) -> &'static str {
@@ -110,6 +125,12 @@ impl Request {
             Request::ConfirmGet => "GET  /register/confirm",
             Request::ConfirmPost => "POST /register/confirm",
             Request::CompleteGet => "GET  /register/complete",
+            Request::ApiStart => "POST /api/v1/flows",
+            Request::ApiCustomer => "PUT  /api/v1/flows/current/steps/customer",
+            Request::ApiAddress => "PUT  /api/v1/flows/current/steps/address",
+            Request::ApiPlans => "GET  /api/v1/flows/current/plans",
+            Request::ApiPlan => "PUT  /api/v1/flows/current/steps/plan",
+            Request::ApiSubmit => "POST /api/v1/flows/current/submit",
         }
     }
 
@@ -124,6 +145,12 @@ impl Request {
             Request::ConfirmGet => "confirm_get",
             Request::ConfirmPost => "confirm_post",
             Request::CompleteGet => "complete_get",
+            Request::ApiStart => "api_start",
+            Request::ApiCustomer => "api_customer_put",
+            Request::ApiAddress => "api_address_put",
+            Request::ApiPlans => "api_plans_get",
+            Request::ApiPlan => "api_plan_put",
+            Request::ApiSubmit => "api_submit",
         }
     }
 }
@@ -209,6 +236,7 @@ struct Ctx {
     run_id: String,
     serial: AtomicU64,
     duplicate: Option<String>,
+    api: bool,
 }
 
 impl Ctx {
@@ -266,8 +294,51 @@ fn csrf_token(html: &str) -> Option<&str> {
     Some(&html[start..start + end])
 }
 
+/// One JSON API call, timed; `expect` is the status that counts as success.
+async fn api_call(
+    request: Request,
+    builder: reqwest::RequestBuilder,
+    expect: StatusCode,
+    stats: &mut Stats,
+) -> Result<serde_json::Value, String> {
+    let started = Instant::now();
+    let response = builder.send().await.map_err(|e| format!("{} {}", request.key(), classify(&e)))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.map_err(|e| format!("{} {}", request.key(), classify(&e)))?;
+    stats.latencies.entry(request).or_default().push(started.elapsed().as_micros() as u64);
+    if status != expect {
+        return Err(format!("{} status {}", request.key(), status.as_u16()));
+    }
+    Ok(body)
+}
+
+/// Walks one registration through the JSON API as a native client would (bearer token).
+async fn register_api(ctx: &Ctx, email: &str, stats: &mut Stats) -> Result<(), String> {
+    let base = &ctx.base;
+    let started = api_call(Request::ApiStart, ctx.client.post(format!("{base}/api/v1/flows")), StatusCode::CREATED, stats).await?;
+    let token = started["token"].as_str().ok_or("api_start no token")?.to_string();
+    let values = |step: usize| -> serde_json::Map<String, serde_json::Value> {
+        fields(step, email).into_iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(v))).collect()
+    };
+    for (step, request) in [(0, Request::ApiCustomer), (1, Request::ApiAddress)] {
+        let name = if step == 0 { "customer" } else { "address" };
+        let put = ctx.client.put(format!("{base}/api/v1/flows/current/steps/{name}")).bearer_auth(&token).json(&values(step));
+        api_call(request, put, StatusCode::OK, stats).await?;
+    }
+    api_call(Request::ApiPlans, ctx.client.get(format!("{base}/api/v1/flows/current/plans")).bearer_auth(&token), StatusCode::OK, stats)
+        .await?;
+    let plan = ctx.client.put(format!("{base}/api/v1/flows/current/steps/plan")).bearer_auth(&token).json(&values(2));
+    api_call(Request::ApiPlan, plan, StatusCode::OK, stats).await?;
+    let submit = ctx.client.post(format!("{base}/api/v1/flows/current/submit")).bearer_auth(&token).json(&json!({ "agree": true }));
+    let done = api_call(Request::ApiSubmit, submit, StatusCode::CREATED, stats).await?;
+    done["registration_number"].as_str().map(|_| ()).ok_or_else(|| "api_submit no registration_number".to_string())
+}
+
 /// Walks one registration; latencies go to `stats` as they are measured.
 async fn register(ctx: &Ctx, email: &str, stats: &mut Stats) -> Result<(), String> {
+    if ctx.api {
+        return register_api(ctx, email, stats).await;
+    }
     let mut cookie: Option<String> = None;
     for (i, step) in STEPS.iter().enumerate() {
         let url = format!("{}{}", ctx.base, step.path);
@@ -448,6 +519,7 @@ fn report(args: &Args, outcome: &Outcome) -> serde_json::Value {
         .collect();
     json!({
         "mode": if args.rate.is_some() { "open" } else { "closed" },
+        "face": if args.api { "json-api" } else { "html-form" },
         "base_url": args.base_url,
         "concurrency": args.concurrency,
         "rate": args.rate,
@@ -531,6 +603,7 @@ async fn main() -> anyhow::Result<()> {
         run_id,
         serial: AtomicU64::new(0),
         duplicate: args.alternate_duplicate.clone(),
+        api: args.api,
     });
     if let Some(email) = &args.alternate_duplicate {
         // Make sure the duplicate address is a member before the measured run (a duplicate already is).
