@@ -127,8 +127,9 @@ async fn claim_and_register(state: &AppState, flow: &Flow, region_status: &str) 
             if claim_mail_slot!(&mut *tx, "duplicate", email, now, time::Duration::hours(1)).await?.is_some() {
                 insert_outbox!(&mut *tx, duplicate, now).await?;
             }
-            // The same writes a new registration makes (the stock row, the flow's link), so the
-            // answer's timing does not tell a registered address from a new one.
+            // The same writes a new registration makes (a row, the stock row, the flow's link),
+            // so the answer's timing does not tell a registered address from a new one.
+            sqlx::query("INSERT INTO duplicate_signups (created_at) VALUES ($1)").bind(now).execute(&mut *tx).await?;
             sqlx::query("UPDATE plan_stock SET updated_at = updated_at WHERE plan_id = $1").bind(plan_id).execute(&mut *tx).await?;
             sqlx::query("UPDATE user_sessions SET user_id = NULL WHERE id = $1").bind(flow.id).execute(&mut *tx).await?;
             tx.commit().await?;

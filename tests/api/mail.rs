@@ -120,6 +120,8 @@ on_both_backends! {
         assert!(!notice.contains("山田") && !notice.contains("090"), "nothing of the new attempt but its time");
         let kinds: Vec<String> = outbox(&app).await.into_iter().map(|(k, _, _)| k).collect();
         assert_eq!(kinds, ["confirmation", "duplicate"]);
+        let attempts: i64 = normal_form_app::with_pool!(&app.db, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM duplicate_signups").fetch_one(pool).await).expect("count");
+        assert_eq!(attempts, 2, "each duplicate attempt is counted (time only)");
     }
 
     async fn smtp_down_registration_succeeds_and_mail_waits_until_it_is_back(app) {
