@@ -212,8 +212,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, changes_state: bool
     };
     let Some(token) = token.filter(|t| !t.is_empty() && t.len() <= 128) else { return Ok(Err(unauthenticated())) };
     let Some(flow) = flow::find_by_token(&state.db, &token).await? else { return Ok(Err(unauthenticated())) };
-    let idle = time::OffsetDateTime::now_utc() - flow.updated_at;
-    if flow.status == FlowStatus::Expired || (flow.status == FlowStatus::Active && idle > state.config.flow_idle_timeout) {
+    if flow.is_expired(state.config.flow_idle_timeout) {
         return Ok(Err(unauthenticated()));
     }
     if changes_state && by_cookie {

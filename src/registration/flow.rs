@@ -91,6 +91,14 @@ impl From<FlowRow> for Flow {
     }
 }
 
+impl Flow {
+    /// Marked expired, or active but untouched for longer than `idle_timeout`.
+    pub fn is_expired(&self, idle_timeout: std::time::Duration) -> bool {
+        let idle = OffsetDateTime::now_utc() - self.updated_at;
+        self.status == FlowStatus::Expired || (self.status == FlowStatus::Active && idle > idle_timeout)
+    }
+}
+
 /// Starts a flow. Returns it with the cookie token, which is never stored.
 pub async fn create(db: &Db, data: &FlowData, password_hash: Option<&str>) -> Result<(Flow, String), sqlx::Error> {
     let token = random_token(32);

@@ -22,7 +22,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use self::flow::{Flow, FlowData, FlowStatus};
 use self::pages::{CompletePage, ConfirmPage, PlanPage, StepPage, progress};
@@ -107,9 +106,7 @@ async fn visit(state: &AppState, headers: &HeaderMap) -> Result<Visit, AppError>
     if let Some(token) = flow_token(headers, state.config.secure_cookies())
         && let Some(flow) = flow::find_by_token(&state.db, &token).await?
     {
-        let idle = OffsetDateTime::now_utc() - flow.updated_at;
-        let expired = flow.status == FlowStatus::Expired || (flow.status == FlowStatus::Active && idle > state.config.flow_idle_timeout);
-        if !expired {
+        if !flow.is_expired(state.config.flow_idle_timeout) {
             return Ok(Visit { flow, new_token: None, replaced: None });
         }
         let (fresh, token) = flow::restart_expired(&state.db, &flow).await?;
