@@ -42,6 +42,11 @@ pub enum Command {
         #[command(subcommand)]
         command: OpsCommand,
     },
+    /// Admin console accounts (there is no default account).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Postal-code data: rebuild the bundled table from Japan Post's utf_ken_all.csv.
     Postal {
         #[command(subcommand)]
@@ -82,6 +87,21 @@ pub enum OpsCommand {
         #[arg(long, env = "PROMETHEUS_URL")]
         prometheus_url: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin account. The password is asked for twice on a terminal, or read as the
+    /// first line of stdin; the TOTP second factor is enrolled at the first sign-in.
+    Create {
+        email: String,
+        #[arg(long, value_parser = ["operator", "viewer"])]
+        role: String,
+    },
+    /// Clear an account's TOTP secret and recovery codes (lost phone) and end its sessions; it
+    /// enrols again at its next sign-in.
+    #[command(name = "reset-2fa")]
+    Reset2fa { email: String },
 }
 
 #[derive(Subcommand)]
@@ -172,6 +192,23 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             crate::stub_apis::run(catalog, StubOptions { listen, modes }).await?;
         }
         Command::Ops { command } => return ops(command, &config).await,
+        Command::Admin { command } => {
+            let db = Db::connect(&config.database_url, &PoolSettings::from(&config))?;
+            db.migrate().await?;
+            match command {
+                AdminCommand::Create { email, role } => {
+                    let role = crate::admin::Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role must be operator or viewer"))?;
+                    let password = crate::admin::accounts::read_password()?;
+                    let id = crate::admin::accounts::create(&db, &email, role, password).await?;
+                    println!("admin account {id} created ({}); it sets up TOTP at its first sign-in at /admin", role.as_str());
+                }
+                AdminCommand::Reset2fa { email } => {
+                    crate::admin::accounts::reset_second_factor(&db, &email).await?;
+                    println!("second factor cleared; the account enrols again at its next sign-in");
+                }
+            }
+            db.close().await;
+        }
         Command::Openapi => print!("{}", crate::openapi::json()),
         Command::Postal { command: PostalCommand::Import { file, out } } => {
             crate::address::run_import_cli(&file, &out)?;

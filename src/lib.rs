@@ -1,6 +1,7 @@
 //! normal-form-app: a member-registration web form service (会員登録webフォーム).
 
 pub mod address;
+pub mod admin;
 pub mod apis;
 pub mod assets;
 pub mod catalog;

@@ -50,11 +50,13 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::mail::verify::routes())
         .merge(crate::address::routes::routes())
         .merge(crate::assets::routes())
+        .merge(crate::admin::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_state_changes))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers::add_security_headers))
         .layer(axum::middleware::from_fn(request_log::trace_requests))
+        .layer(axum::Extension(crate::http::client_ip::TrustedProxyHops(state.config.trusted_proxy_hops)))
         .with_state(state)
 }
 
@@ -193,6 +195,9 @@ async fn housekeeping(state: AppState) {
         tokio::select! {
             _ = minute.tick() => {
                 state.rate_limits.forget_idle_clients();
+                if let Err(err) = crate::admin::session::purge_expired(&state.db).await {
+                    tracing::error!(event = "admin_session_purge_failed", error = %err, "could not purge expired admin sessions");
+                }
                 if let Err(err) = crate::inventory::seed_stock(&state.db, &state.catalog).await {
                     tracing::error!(event = "stock_seed_failed", error = %err, "could not seed plan stock");
                 }

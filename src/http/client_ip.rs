@@ -4,14 +4,38 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request};
+use axum::http::HeaderMap;
 
 pub fn client_ip(request: &Request, trusted_hops: usize) -> Option<IpAddr> {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    client_ip_from(request.headers(), peer, trusted_hops)
+}
+
+/// The client's address as an extractor (unspecified when the server was not started with
+/// connect info, as in `oneshot` tests).
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let hops = parts.extensions.get::<TrustedProxyHops>().map_or(0, |h| h.0);
+        Ok(ClientIp(client_ip_from(&parts.headers, peer, hops).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))))
+    }
+}
+
+/// How many reverse proxies to trust, put into each request's extensions by the router.
+#[derive(Clone, Copy)]
+pub struct TrustedProxyHops(pub usize);
+
+/// The same, from a handler's headers and `ConnectInfo`.
+pub fn client_ip_from(headers: &HeaderMap, peer: Option<SocketAddr>, trusted_hops: usize) -> Option<IpAddr> {
+    let peer = peer.map(|p| p.ip());
     if trusted_hops == 0 {
         return peer;
     }
-    let forwarded: Vec<IpAddr> = request
-        .headers()
+    let forwarded: Vec<IpAddr> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())

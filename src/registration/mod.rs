@@ -88,16 +88,7 @@ fn cookie_name(secure: bool) -> &'static str {
 }
 
 pub(crate) fn flow_token(headers: &HeaderMap, secure: bool) -> Option<String> {
-    let name = cookie_name(secure);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+    crate::http::cookie(headers, cookie_name(secure))
 }
 
 /// Finds the visitor's flow, restarting it (values kept) when it sat idle too long, or starts a

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod address;
+mod admin;
 mod foundation;
 mod integrations;
 mod json_api;
