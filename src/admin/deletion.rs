@@ -131,19 +131,13 @@ pub async fn delete_registrant(db: &Db, actor: &AdminUser, r: &Registrant, reaso
         };
         // Writes only, from the first statement on: the transaction holds the write lock
         // (SQLite) from the start and never has to upgrade a read.
-        let api_idempotency = sqlx::query(idem_sql)
-            .bind(r.id)
-            .bind(&r.registration_number)
-            .bind(&r.email)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let api_idempotency =
+            sqlx::query(idem_sql).bind(r.id).bind(&r.registration_number).bind(&r.email).execute(&mut *tx).await?.rows_affected();
         let user_sessions =
             sqlx::query(flows_sql).bind(r.id).bind(&r.registration_number).bind(&r.email).execute(&mut *tx).await?.rows_affected();
         let manual_reviews =
             sqlx::query("DELETE FROM manual_reviews WHERE user_id = $1").bind(r.id).execute(&mut *tx).await?.rows_affected();
-        let outbox =
-            sqlx::query("DELETE FROM outbox WHERE lower(recipient) = $1").bind(&r.email).execute(&mut *tx).await?.rows_affected();
+        let outbox = sqlx::query("DELETE FROM outbox WHERE lower(recipient) = $1").bind(&r.email).execute(&mut *tx).await?.rows_affected();
         let mail_throttle =
             sqlx::query("DELETE FROM mail_throttle WHERE email = $1").bind(&r.email).execute(&mut *tx).await?.rows_affected();
         let users = sqlx::query("DELETE FROM users WHERE id = $1 AND registration_number = $2")

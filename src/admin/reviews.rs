@@ -268,9 +268,7 @@ pub async fn reviews(db: &Db, filter: &Filter) -> Result<Vec<ReviewRow>, sqlx::E
 }
 
 pub async fn review(db: &Db, id: i64) -> Result<Option<ReviewRow>, sqlx::Error> {
-    with_pool!(db, |pool| {
-        sqlx::query_as(concat!(review_select!(), " WHERE r.id = $1")).bind(id).fetch_optional(pool).await
-    })
+    with_pool!(db, |pool| { sqlx::query_as(concat!(review_select!(), " WHERE r.id = $1")).bind(id).fetch_optional(pool).await })
 }
 
 #[derive(sqlx::FromRow)]
@@ -308,8 +306,7 @@ pub async fn unchecked(db: &Db, filter: &Filter) -> Result<Vec<UncheckedRow>, sq
 async fn counts(db: &Db) -> Result<(i64, i64), sqlx::Error> {
     with_pool!(db, |pool| {
         let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM manual_reviews WHERE status = 'pending'").fetch_one(pool).await?;
-        let unchecked: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE region_status = 'unchecked'").fetch_one(pool).await?;
+        let unchecked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE region_status = 'unchecked'").fetch_one(pool).await?;
         Ok((pending, unchecked))
     })
 }
@@ -627,10 +624,16 @@ impl Refusal {
     fn message(&self) -> &'static str {
         match self {
             Refusal::NotFound => "この確認は存在しないか、登録が削除されています。",
-            Refusal::AlreadyDecided => "この確認はすでに判定済みです（他のオペレーターが先に判定した可能性があります）。結果を確認してください。",
+            Refusal::AlreadyDecided => {
+                "この確認はすでに判定済みです（他のオペレーターが先に判定した可能性があります）。結果を確認してください。"
+            }
             Refusal::StateChanged => "登録の状態が変わっているため、判定できませんでした。画面を開き直して確認してください。",
-            Refusal::OutOfStock => "このプランは在庫がないため承認できません（在庫は確保されず、何も変更されていません）。在庫を補充してから承認するか、却下してください。",
-            Refusal::InventoryUnavailable => "在庫APIに接続できないため在庫を確保できず、承認できませんでした（何も変更されていません）。しばらく待ってから、もう一度お試しください。",
+            Refusal::OutOfStock => {
+                "このプランは在庫がないため承認できません（在庫は確保されず、何も変更されていません）。在庫を補充してから承認するか、却下してください。"
+            }
+            Refusal::InventoryUnavailable => {
+                "在庫APIに接続できないため在庫を確保できず、承認できませんでした（何も変更されていません）。しばらく待ってから、もう一度お試しください。"
+            }
         }
     }
 }
@@ -794,14 +797,12 @@ pub async fn apply_decision(
             ("inventory_status", subject.inventory_status.clone(), after)
         } else {
             let after = if decision == Decision::Approve { "approved" } else { "rejected" };
-            let moved = sqlx::query(
-                "UPDATE users SET region_status = $1 WHERE id = $2 AND region_status IN ('ineligible', 'unchecked')",
-            )
-            .bind(after)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let moved = sqlx::query("UPDATE users SET region_status = $1 WHERE id = $2 AND region_status IN ('ineligible', 'unchecked')")
+                .bind(after)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             if moved == 0 {
                 tx.rollback().await?;
                 return Ok(Err(Refusal::StateChanged));
