@@ -497,6 +497,7 @@ async fn list(State(state): State<AppState>, session: AdminSession, Query(raw): 
 struct DetailPage {
     layout: Layout,
     id: i64,
+    user_id: i64,
     kind: &'static str,
     status: (&'static str, &'static str),
     pending: bool,
@@ -558,6 +559,7 @@ async fn detail_page(
     let page = DetailPage {
         layout: Layout::new(session, Section::Reviews),
         id: r.id,
+        user_id: r.user_id,
         kind: kind_label(&r.kind),
         status: status_badge(&r.status),
         pending: r.status == "pending",
