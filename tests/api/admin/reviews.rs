@@ -441,3 +441,59 @@ async fn with_the_http_inventory_api_approval_reserves_there() {
     assert_eq!(audits.len(), 1);
     assert_eq!(audits[0].3["reserved_by"], json!("InventoryAPI"));
 }
+
+// With the fallbacks forced, so the region re-check leaves the row `unchecked`.
+with_fallback! {
+    async fn stored_script_payloads_render_escaped_on_every_screen(app) {
+        const PAYLOADS: [&str; 4] = [
+            "<script>alert(1)</script>",
+            "\"><img src=x onerror=alert(2)>",
+            "'><svg onload=alert(3)>",
+            "</textarea><script>alert(4)</script>",
+        ];
+        let user_id: i64 = with_pool!(&app.db, |pool| sqlx::query_scalar(
+            "INSERT INTO users (registration_number, email, password_hash, family_name, given_name, family_name_kana, \
+             given_name_kana, phone, birth_date, postal_code, prefecture, city, street, building, plan_id, created_at, \
+             inventory_status, region_status) VALUES ('XSSX-XSSX-XSSX', 'xss@example.jp', 'x', $1, $2, $3, $4, '0000', $5, \
+             '1500002', $1, $2, $3, $4, 'standard', $6, 'needs_check', 'unchecked') RETURNING id"
+        )
+        .bind(PAYLOADS[0])
+        .bind(PAYLOADS[1])
+        .bind(PAYLOADS[2])
+        .bind(PAYLOADS[3])
+        .bind(time::macros::date!(1990 - 01 - 01))
+        .bind(time::OffsetDateTime::now_utc())
+        .fetch_one(pool)
+        .await)
+        .expect("user");
+        with_pool!(&app.db, |pool| sqlx::query("INSERT INTO manual_reviews (user_id, kind, reason) VALUES ($1, 'inventory', $2)")
+            .bind(user_id)
+            .bind(PAYLOADS.join(" "))
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .expect("review");
+        let review = review_id(&app, user_id, "inventory").await;
+        let operator = admin(&app, Role::Operator).await;
+        let pages = [
+            "/admin/reviews".to_string(),
+            "/admin/reviews?kind=unchecked".to_string(),
+            format!("/admin/reviews/{review}"),
+            format!("/admin/registrations/{user_id}/delete"),
+        ];
+        for path in &pages {
+            let html = operator.get_html(path).await;
+            assert!(html.contains("XSSX-XSSX-XSSX"), "{path} shows the registration");
+            for payload in PAYLOADS {
+                assert!(!html.contains(payload), "{path} renders {payload:?} unescaped");
+            }
+            assert!(!html.contains("<script>") && !html.contains("<img") && !html.contains("<svg"), "{path}");
+            assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || html.contains("&#60;script&#62;"), "{path} shows it as text");
+        }
+        // A rejection's comment is shown back escaped too.
+        let response = operator.post(&decision_path(review), &[("decision", "reject"), ("comment", PAYLOADS[3])]).await;
+        assert_eq!(response.status(), 303);
+        let html = operator.get_html(&format!("/admin/reviews/{review}")).await;
+        assert!(!html.contains(PAYLOADS[3]) && !html.contains("<script>"));
+    }
+}
