@@ -1,6 +1,8 @@
 //! The admin console: sign-in (password + TOTP), sessions, roles, and each screen.
 
 mod auth;
+mod dashboard;
+mod switches;
 
 use normal_form_app::admin::Role;
 use normal_form_app::admin::totp;
