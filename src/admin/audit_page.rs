@@ -50,6 +50,20 @@ pub fn action_label(action: &str) -> String {
     }
 }
 
+/// The Japanese name of a detail key; unknown ones are shown as recorded.
+fn detail_key_label(key: &str) -> String {
+    match key {
+        "reason" => "理由",
+        "comment" => "コメント",
+        "role" => "権限",
+        "rows" => "件数",
+        "registration_number" => "受付番号",
+        "filters" => "条件",
+        _ => key,
+    }
+    .to_string()
+}
+
 struct Entry {
     id: i64,
     at: String,
@@ -79,7 +93,7 @@ fn entry(row: audit::AuditRow) -> Entry {
                 match key.as_str() {
                     "before" => before = compact(value),
                     "after" => after = compact(value),
-                    _ => other.push((key.clone(), compact(value))),
+                    _ => other.push((detail_key_label(key), compact(value))),
                 }
             }
         }

@@ -165,7 +165,10 @@ fn bars(days: &[(Date, i64)], today: Date) -> Vec<Bar> {
 
 /// The Japanese label of a form field as the form shows it.
 fn field_label(step: &str, field: &str) -> String {
-    let from_form = Step::from_slug(step).and_then(|s| fields_of(s).find(|f| f.name == field)).map(|f| f.label);
+    let from_form = Step::from_slug(step)
+        .and_then(|s| fields_of(s).find(|f| f.name == field))
+        .or_else(|| Step::ALL.into_iter().find_map(|s| fields_of(s).find(|f| f.name == field)))
+        .map(|f| f.label);
     let label = from_form.or(match field {
         "plan_id" => Some("プラン"),
         "agree" => Some("利用規約・個人情報の取扱いへの同意"),

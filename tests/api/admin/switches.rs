@@ -71,7 +71,9 @@ on_both_backends! {
         assert_eq!(actor, operator.email);
         assert_eq!(target, "api:AddressAPI");
         let log = operator.get_html("/admin/audit").await;
-        assert!(log.contains("<td class=\"action\">外部API切替</td>") && log.contains("AddressAPI 障害のため（INC-42）"));
+        assert!(log.contains("<td class=\"action\">外部API切替</td>") && log.contains("<td class=\"target\">api:AddressAPI</td>"));
+        assert!(log.contains("<span class=\"hint\">理由</span> AddressAPI 障害のため（INC-42）"));
+        assert!(log.contains("<code class=\"before\">{&#34;forced&#34;:false}</code>") && log.contains("<code class=\"after\">{&#34;forced&#34;:true}</code>"));
 
         let response = operator.post("/admin/switches", &[("api", "AddressAPI"), ("forced", "off"), ("reason", "復旧を確認")]).await;
         assert_eq!(response.status(), 303);
