@@ -4,15 +4,15 @@
 ALTER TABLE user_sessions ADD COLUMN furthest_step SMALLINT NOT NULL DEFAULT 1
     CHECK (furthest_step BETWEEN 1 AND 4);
 
--- Existing flows: as far as their stored step flags show.
+-- Existing flows: as far as their stored step flags show. Only active flows need it: the funnel
+-- counts a completed flow as having reached every step by its status, and leaves expired flows
+-- out, so the (many) finished rows are not rewritten and the migration stays short.
 UPDATE user_sessions SET furthest_step = CASE
-        WHEN COALESCE((user_data->>'plan_done')::boolean, false)
-             AND COALESCE((user_data->>'address_done')::boolean, false) THEN 4
+        WHEN COALESCE((user_data->>'address_done')::boolean, false) AND COALESCE((user_data->>'plan_done')::boolean, false) THEN 4
         WHEN COALESCE((user_data->>'address_done')::boolean, false) THEN 3
         ELSE 2
     END
-    WHERE COALESCE((user_data->>'customer_done')::boolean, false) OR status = 'completed';
-UPDATE user_sessions SET furthest_step = 4 WHERE status = 'completed';
+    WHERE status = 'active' AND COALESCE((user_data->>'customer_done')::boolean, false);
 
 -- The dashboard's funnel reads a period of flows by created_at; with the step and status in the
 -- index it is an index-only scan, whatever the size of user_data.

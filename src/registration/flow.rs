@@ -176,3 +176,20 @@ pub async fn password_hash(db: &Db, id: i64) -> Result<Option<String>, sqlx::Err
     })
     .map(Option::flatten)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reached_step_follows_the_leading_completed_steps() {
+        let mut data = FlowData::default();
+        assert_eq!(data.reached_step(), 1);
+        data.customer_done = true;
+        assert_eq!(data.reached_step(), 2);
+        data.plan_done = true;
+        assert_eq!(data.reached_step(), 2, "a later step does not count past an incomplete one");
+        data.address_done = true;
+        assert_eq!(data.reached_step(), 4);
+    }
+}
