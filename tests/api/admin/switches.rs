@@ -58,6 +58,10 @@ on_both_backends! {
         assert!(card.contains("強制中") && card.contains("強制オン") && card.contains(&operator.email), "{card}");
         assert!(card.contains("強制を解除する"));
 
+        let dashboard = operator.get_html("/admin").await;
+        let row = between(&dashboard, "<tr id=\"api-AddressAPI\">", "</tr>");
+        assert!(row.contains("強制中") && row.contains("遮断中"), "the dashboard shows the forced fallback: {row}");
+
         let (detail, actor, target): (String, String, String) = with_pool!(&app.db, |pool| sqlx::query_as(
             "SELECT CAST(detail AS TEXT), actor, target FROM audit_log WHERE action = 'api_switch.set'"
         )
