@@ -84,6 +84,8 @@ pub struct ExternalConfig {
     pub breaker_threshold: u32,
     pub breaker_open_for: Duration,
     pub region_recheck_interval: Duration,
+    /// How often each instance reads the operators' switches (`api_switches`).
+    pub switch_poll_interval: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -229,6 +231,13 @@ impl Config {
                 breaker_threshold: parse_var(env, "EXTERNAL_API_BREAKER_THRESHOLD", "5", "a whole number")?,
                 breaker_open_for: seconds(env, "EXTERNAL_API_BREAKER_OPEN_SECS", "30")?,
                 region_recheck_interval: seconds(env, "REGION_RECHECK_INTERVAL_SECS", "60")?,
+                switch_poll_interval: {
+                    let ms: u64 = parse_var(env, "API_SWITCH_POLL_MS", "2000", "a whole number of milliseconds")?;
+                    if ms == 0 {
+                        return Err(bad("API_SWITCH_POLL_MS", "must be at least 1"));
+                    }
+                    Duration::from_millis(ms)
+                },
             },
             low_stock_threshold: parse_var(env, "LOW_STOCK_THRESHOLD", "10", "a whole number")?,
             mail: mail_config(env)?,

@@ -115,15 +115,7 @@ async fn refresh_gauges(state: &AppState) {
     metrics::gauge!("nfa_db_pool_connections", "state" => "idle").set(idle as f64);
     metrics::gauge!("nfa_db_pool_connections", "state" => "in_use").set(f64::from(size).max(idle as f64) - idle as f64);
     metrics::gauge!("nfa_db_pool_max_connections").set(f64::from(state.config.db_max_connections));
-    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::minutes(30);
-    let counts: Result<(i64, i64), sqlx::Error> = with_pool!(&state.db, |pool| sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM user_sessions WHERE status = 'active' AND updated_at >= $1), \
-                (SELECT COUNT(*) FROM manual_reviews WHERE status = 'pending')"
-    )
-    .bind(cutoff)
-    .fetch_one(pool)
-    .await);
-    if let Ok((active, reviews)) = counts {
+    if let Ok((active, reviews)) = active_flows_and_pending_reviews(&state.db).await {
         metrics::gauge!("nfa_registration_active_flows").set(active as f64);
         metrics::gauge!("nfa_manual_reviews_pending").set(reviews as f64);
     }
@@ -134,6 +126,19 @@ async fn refresh_gauges(state: &AppState) {
         metrics::gauge!("nfa_outbox_oldest_pending_age_seconds").set(oldest);
     }
     record_process_metrics();
+}
+
+/// Active flows (touched in the last 30 minutes and not completed) and pending manual reviews:
+/// the gauges here and the admin dashboard's figures.
+pub async fn active_flows_and_pending_reviews(db: &crate::db::Db) -> Result<(i64, i64), sqlx::Error> {
+    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::minutes(30);
+    with_pool!(db, |pool| sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM user_sessions WHERE status = 'active' AND updated_at >= $1), \
+                (SELECT COUNT(*) FROM manual_reviews WHERE status = 'pending')"
+    )
+    .bind(cutoff)
+    .fetch_one(pool)
+    .await)
 }
 
 /// CPU and memory of this process from /proc (Linux; elsewhere nothing is recorded).

@@ -138,6 +138,7 @@ impl Application {
         let drain_timeout = state.config.shutdown_timeout;
         let db = state.db.clone();
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let switch_poll = tokio::spawn(crate::admin::switches::poll(state.clone()));
         let emf = state.config.emf_interval.map(|every| tokio::spawn(crate::emf::run(state.clone(), every)));
         let mail_worker = tokio::spawn(crate::mail::worker::run(state.db.clone(), mail.transport, mail.from, state.config.mail.clone()));
         let shutting_down = Arc::new(Notify::new());
@@ -160,6 +161,7 @@ impl Application {
             },
         };
         housekeeping.abort();
+        switch_poll.abort();
         if let Some(emf) = emf {
             emf.abort();
         }

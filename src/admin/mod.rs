@@ -8,27 +8,34 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod audit_page;
 pub mod auth;
+pub mod dashboard;
 pub mod deletion;
 pub mod reviews;
 pub mod session;
+pub mod switches;
 pub mod throttle;
 pub mod totp;
 
-use askama::Template;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::de::DeserializeOwned;
 
 pub use self::accounts::{AdminUser, Role};
 pub use self::session::AdminSession;
-use crate::http::error::{AppError, error_page, render};
+use crate::http::error::{AppError, error_page};
 use crate::startup::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin", get(dashboard)).merge(auth::routes()).merge(reviews::routes()).merge(deletion::routes())
+    Router::new()
+        .merge(auth::routes())
+        .merge(dashboard::routes())
+        .merge(reviews::routes())
+        .merge(deletion::routes())
+        .merge(switches::routes())
+        .merge(audit_page::routes())
 }
 
 /// Which part of the console a page belongs to, for the navigation.
@@ -117,14 +124,4 @@ impl IntoResponse for AdminError {
 /// Parses an `application/x-www-form-urlencoded` body; a malformed one is a 400.
 pub fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
     serde_urlencoded::from_bytes(body).map_err(|_| AdminError::BadForm)
-}
-
-#[derive(Template)]
-#[template(path = "admin/dashboard.html")]
-struct DashboardPage {
-    layout: Layout,
-}
-
-async fn dashboard(session: AdminSession) -> Response {
-    render(StatusCode::OK, &DashboardPage { layout: Layout::new(&session, Section::Dashboard) })
 }

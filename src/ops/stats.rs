@@ -92,37 +92,58 @@ pub async fn completion_rate(db: &Db, days: i32) -> Result<Completion, sqlx::Err
     Ok(Completion { completed, total_sessions: total, completion_rate: rate })
 }
 
-/// Flows started in the period and how far they got.
+/// Flows started in the last `days` days (from the database's `CURRENT_DATE`, as the runbook's
+/// queries count) and how far they got.
 pub async fn funnel(db: &Db, days: i32) -> Result<Funnel, sqlx::Error> {
-    let row: (i64, i64, i64, i64, i64) = match db {
+    let since = today(db).await?.midnight().assume_utc() - time::Duration::days(i64::from(days));
+    funnel_since(db, since).await
+}
+
+/// Flows started since `since` and the furthest step each reached (`user_sessions.furthest_step`,
+/// raised as steps are saved complete). Expired flows are left out: an expired flow that the
+/// person came back to lives on as a new flow with the same values, and would count twice.
+/// `customer`, `address` and `plan` count the flows that completed that step (so reached the next).
+pub async fn funnel_since(db: &Db, since: time::OffsetDateTime) -> Result<Funnel, sqlx::Error> {
+    let row: (i64, i64, i64, i64, i64) = crate::with_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT COUNT(*), \
+               COALESCE(SUM(CASE WHEN status = 'completed' OR furthest_step >= 2 THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN status = 'completed' OR furthest_step >= 3 THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN status = 'completed' OR furthest_step >= 4 THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) \
+             FROM user_sessions WHERE created_at >= $1 AND status IN ('active', 'completed')",
+        )
+        .bind(since)
+        .fetch_one(pool)
+        .await
+    })?;
+    Ok(Funnel { started: row.0, customer: row.1, address: row.2, plan: row.3, completed: row.4 })
+}
+
+/// Registrations per Japanese calendar day (Asia/Tokyo, UTC+9 all year) since `since`, oldest
+/// first; days without registrations are absent. The range predicate on `created_at` keeps it on
+/// the index at any table size.
+pub async fn daily_registrations_jst(db: &Db, since: time::OffsetDateTime) -> Result<Vec<DayCount>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = match db {
         Db::Postgres(pool) => {
             sqlx::query_as(
-                "SELECT COUNT(*), \
-                   COUNT(*) FILTER (WHERE status = 'completed' OR (user_data->>'customer_done')::boolean), \
-                   COUNT(*) FILTER (WHERE status = 'completed' OR (user_data->>'address_done')::boolean), \
-                   COUNT(*) FILTER (WHERE status = 'completed' OR (user_data->>'plan_done')::boolean), \
-                   COUNT(*) FILTER (WHERE status = 'completed') \
-                 FROM user_sessions WHERE created_at >= CURRENT_DATE - make_interval(days => $1) AND status <> 'expired'",
+                "SELECT CAST(DATE(created_at AT TIME ZONE 'Asia/Tokyo') AS TEXT) AS day, COUNT(*) FROM users \
+                 WHERE created_at >= $1 GROUP BY day ORDER BY day",
             )
-            .bind(days)
-            .fetch_one(pool)
+            .bind(since)
+            .fetch_all(pool)
             .await?
         }
         Db::Sqlite(pool) => {
             sqlx::query_as(
-                "SELECT COUNT(*), \
-                   COALESCE(SUM(CASE WHEN status = 'completed' OR json_extract(user_data, '$.customer_done') THEN 1 ELSE 0 END), 0), \
-                   COALESCE(SUM(CASE WHEN status = 'completed' OR json_extract(user_data, '$.address_done') THEN 1 ELSE 0 END), 0), \
-                   COALESCE(SUM(CASE WHEN status = 'completed' OR json_extract(user_data, '$.plan_done') THEN 1 ELSE 0 END), 0), \
-                   COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) \
-                 FROM user_sessions WHERE created_at >= DATE('now', $1) AND status <> 'expired'",
+                "SELECT DATE(created_at, '+9 hours') AS day, COUNT(*) FROM users WHERE created_at >= $1 GROUP BY day ORDER BY day",
             )
-            .bind(format!("-{days} days"))
-            .fetch_one(pool)
+            .bind(since)
+            .fetch_all(pool)
             .await?
         }
     };
-    Ok(Funnel { started: row.0, customer: row.1, address: row.2, plan: row.3, completed: row.4 })
+    Ok(rows.into_iter().map(|(day, registrations)| DayCount { day, registrations }).collect())
 }
 
 /// The fields that fail validation most (the runbook's エラー発生パターン).

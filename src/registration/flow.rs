@@ -35,6 +35,13 @@ impl FlowData {
     pub fn set(&mut self, field: &str, value: String) {
         self.values.insert(field.to_string(), value);
     }
+
+    /// The furthest step these values let the person reach (1 お客様情報 … 4 確認): one past the
+    /// leading run of completed steps. Kept in `user_sessions.furthest_step` for the funnel.
+    pub fn reached_step(&self) -> i16 {
+        let done = [self.customer_done, self.address_done, self.plan_done];
+        1 + done.iter().take_while(|d| **d).count() as i16
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,12 +112,20 @@ pub async fn create(db: &Db, data: &FlowData, password_hash: Option<&str>) -> Re
     let csrf_token = random_token(32);
     let now = OffsetDateTime::now_utc();
     let sql = concat!(
-        "INSERT INTO user_sessions (token_hash, csrf_token, user_data, password_hash, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
+        "INSERT INTO user_sessions (token_hash, csrf_token, user_data, password_hash, created_at, updated_at, furthest_step) \
+         VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING ",
         flow_columns!()
     );
     let row: FlowRow = with_pool!(db, |pool| {
-        sqlx::query_as(sql).bind(token_hash(&token)).bind(&csrf_token).bind(Json(data)).bind(password_hash).bind(now).fetch_one(pool).await
+        sqlx::query_as(sql)
+            .bind(token_hash(&token))
+            .bind(&csrf_token)
+            .bind(Json(data))
+            .bind(password_hash)
+            .bind(now)
+            .bind(data.reached_step())
+            .fetch_one(pool)
+            .await
     })?;
     Ok((row.into(), token))
 }
@@ -121,18 +136,21 @@ pub async fn find_by_token(db: &Db, token: &str) -> Result<Option<Flow>, sqlx::E
     Ok(row.map(Flow::from))
 }
 
-/// Saves the entered values (and a new password hash, when one was entered) of an active flow.
+/// Saves the entered values (and a new password hash, when one was entered) of an active flow,
+/// raising (never lowering) the furthest step it has reached.
 pub async fn save(db: &Db, id: i64, data: &FlowData, new_password_hash: Option<&str>) -> Result<(), sqlx::Error> {
     let now = OffsetDateTime::now_utc();
     with_pool!(db, |pool| {
         sqlx::query(
-            "UPDATE user_sessions SET user_data = $1, password_hash = COALESCE($2, password_hash), updated_at = $3 \
+            "UPDATE user_sessions SET user_data = $1, password_hash = COALESCE($2, password_hash), updated_at = $3, \
+             furthest_step = CASE WHEN furthest_step < $5 THEN $5 ELSE furthest_step END \
              WHERE id = $4 AND status = 'active'",
         )
         .bind(Json(data))
         .bind(new_password_hash)
         .bind(now)
         .bind(id)
+        .bind(data.reached_step())
         .execute(pool)
         .await
         .map(|_| ())
@@ -157,4 +175,21 @@ pub async fn password_hash(db: &Db, id: i64) -> Result<Option<String>, sqlx::Err
         sqlx::query_scalar::<_, Option<String>>("SELECT password_hash FROM user_sessions WHERE id = $1").bind(id).fetch_optional(pool).await
     })
     .map(Option::flatten)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reached_step_follows_the_leading_completed_steps() {
+        let mut data = FlowData::default();
+        assert_eq!(data.reached_step(), 1);
+        data.customer_done = true;
+        assert_eq!(data.reached_step(), 2);
+        data.plan_done = true;
+        assert_eq!(data.reached_step(), 2, "a later step does not count past an incomplete one");
+        data.address_done = true;
+        assert_eq!(data.reached_step(), 4);
+    }
 }

@@ -1,8 +1,10 @@
 //! The admin console: sign-in (password + TOTP), sessions, roles, and each screen.
 
 mod auth;
+mod dashboard;
 mod deletion;
 mod reviews;
+mod switches;
 
 use normal_form_app::admin::Role;
 use normal_form_app::admin::totp;
