@@ -119,9 +119,9 @@ async fn refresh_gauges(state: &AppState) {
         metrics::gauge!("nfa_registration_active_flows").set(active as f64);
         metrics::gauge!("nfa_manual_reviews_pending").set(reviews as f64);
     }
-    if let Ok((pending, sent, failed, oldest)) = crate::mail::worker::stats(&state.db).await {
+    // Only pending and failed mail: counting every sent message would scan the whole outbox.
+    if let Ok((pending, failed, oldest)) = crate::mail::worker::stats(&state.db).await {
         metrics::gauge!("nfa_outbox_messages", "state" => "pending").set(pending as f64);
-        metrics::gauge!("nfa_outbox_messages", "state" => "sent").set(sent as f64);
         metrics::gauge!("nfa_outbox_messages", "state" => "failed").set(failed as f64);
         metrics::gauge!("nfa_outbox_oldest_pending_age_seconds").set(oldest);
     }

@@ -166,7 +166,7 @@ pub async fn queues(db: &Db) -> Result<(i64, i64, i64, f64), sqlx::Error> {
     let reviews: i64 = crate::with_pool!(db, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM manual_reviews WHERE status = 'pending'")
         .fetch_one(pool)
         .await)?;
-    let (pending, _, failed, oldest) = crate::mail::worker::stats(db).await?;
+    let (pending, failed, oldest) = crate::mail::worker::stats(db).await?;
     Ok((reviews, pending, failed, oldest))
 }
 
