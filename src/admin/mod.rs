@@ -9,6 +9,8 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod export;
+pub mod registrations;
 pub mod session;
 pub mod throttle;
 pub mod totp;
@@ -26,7 +28,7 @@ use crate::http::error::{AppError, error_page, render};
 use crate::startup::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin", get(dashboard)).merge(auth::routes())
+    Router::new().route("/admin", get(dashboard)).merge(auth::routes()).merge(registrations::routes()).merge(export::routes())
 }
 
 /// Which part of the console a page belongs to, for the navigation.

@@ -1,6 +1,8 @@
 //! The admin console: sign-in (password + TOTP), sessions, roles, and each screen.
 
 mod auth;
+mod export;
+mod registrations;
 
 use normal_form_app::admin::Role;
 use normal_form_app::admin::totp;
