@@ -261,7 +261,9 @@ pub enum Param {
 }
 
 /// SQL text with `$n` placeholders, each used once and numbered in order of appearance (as
-/// SQLite numbers `$` parameters too).
+/// SQLite numbers `$` parameters too). The text is assembled only from constant fragments and
+/// placeholders — every value typed by an admin is bound — which is why it may be passed to
+/// `sqlx::AssertSqlSafe`.
 #[derive(Debug, Default)]
 pub struct Sql {
     pub text: String,
@@ -730,7 +732,7 @@ mod tests {
 
     #[test]
     fn registration_numbers_are_normalised() {
-        let filters = Filters::parse(&raw(&[("number", "ａｂｃｄ－２３４５ efgh2345")])).expect("valid");
+        let filters = Filters::parse(&raw(&[("number", "ａｂｃｄ－２３４５ efgh")])).expect("valid");
         assert_eq!(filters.number.as_deref(), Some("ABCD-2345-EFGH"));
         assert!(Filters::parse(&raw(&[("number", "ABCD")])).is_err());
     }
