@@ -77,7 +77,7 @@ def signin(base, email, password):
         raise SystemExit("account already enrolled: create a fresh one for the benchmark")
     status, _, _ = b.request("GET", "/admin")
     assert status == 200, f"signed in: {status}"
-    name = next(k for k in b.cookies if "admin" in k)
+    name = next(k for k in b.cookies if k in ("nfa_admin", "__Host-nfa_admin"))
     print(f"{name}={b.cookies[name]}")
 
 

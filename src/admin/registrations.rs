@@ -315,6 +315,12 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
 }
 
 impl Filters {
+    /// `col = value`, compared byte-wise on PostgreSQL so the `COLLATE "C"` index answers it.
+    fn equals(sql: &mut Sql, postgres: bool, column: &str, value: &str) -> String {
+        let collate = if postgres { " COLLATE \"C\"" } else { "" };
+        format!("{column}{collate} = {}", sql.text_param(value))
+    }
+
     /// `col starts with prefix` as an index-friendly range.
     fn prefix(sql: &mut Sql, postgres: bool, column: &str, prefix: &str) -> String {
         let column = if postgres { format!("{column} COLLATE \"C\"") } else { column.to_string() };
@@ -350,13 +356,11 @@ impl Filters {
                 out.push(format!("({})", parts.join(" OR ")));
             }
             Some(NameFilter::Full { family, given, family_kana, given_kana }) => {
-                let kanji_family = sql.text_param(family);
+                let kanji_family = Self::equals(sql, postgres, "family_name", family);
                 let kanji_given = Self::prefix(sql, postgres, "given_name", given);
-                let kana_family = sql.text_param(family_kana);
+                let kana_family = Self::equals(sql, postgres, "family_name_kana", family_kana);
                 let kana_given = Self::prefix(sql, postgres, "given_name_kana", given_kana);
-                out.push(format!(
-                    "((family_name = {kanji_family} AND {kanji_given}) OR (family_name_kana = {kana_family} AND {kana_given}))"
-                ));
+                out.push(format!("(({kanji_family} AND {kanji_given}) OR ({kana_family} AND {kana_given}))"));
             }
             None => {}
         }
