@@ -47,6 +47,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Development tools (refused when APP_ENV=production).
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
     /// Postal-code data: rebuild the bundled table from Japan Post's utf_ken_all.csv.
     Postal {
         #[command(subcommand)]
@@ -102,6 +107,16 @@ pub enum AdminCommand {
     /// enrols again at its next sign-in.
     #[command(name = "reset-2fa")]
     Reset2fa { email: String },
+}
+
+#[derive(Subcommand)]
+pub enum DevCommand {
+    /// Insert N fake registrations (with their flows, some abandoned ones, and manual reviews)
+    /// for screens and benchmarks.
+    Seed {
+        #[arg(long)]
+        users: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -207,6 +222,17 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     println!("second factor cleared; the account enrols again at its next sign-in");
                 }
             }
+            db.close().await;
+        }
+        Command::Dev { command: DevCommand::Seed { users } } => {
+            crate::dev::ensure_not_production(config.mode)?;
+            let db = Db::connect(&config.database_url, &PoolSettings::from(&config))?;
+            db.migrate().await?;
+            let catalog = match &config.catalog_path {
+                Some(path) => crate::catalog::Catalog::load(path)?,
+                None => crate::catalog::Catalog::embedded()?,
+            };
+            crate::dev::run_seed(&db, &catalog, users).await?;
             db.close().await;
         }
         Command::Openapi => print!("{}", crate::openapi::json()),

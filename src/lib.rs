@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod dev;
 pub mod emf;
 pub mod external;
 pub mod health;

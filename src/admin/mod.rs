@@ -12,6 +12,8 @@ pub mod audit_page;
 pub mod auth;
 pub mod dashboard;
 pub mod deletion;
+pub mod export;
+pub mod registrations;
 pub mod reviews;
 pub mod session;
 pub mod switches;
@@ -33,6 +35,8 @@ pub fn routes() -> Router<AppState> {
         .merge(auth::routes())
         .merge(dashboard::routes())
         .merge(reviews::routes())
+        .merge(registrations::routes())
+        .merge(export::routes())
         .merge(deletion::routes())
         .merge(switches::routes())
         .merge(audit_page::routes())

@@ -3,6 +3,8 @@
 mod auth;
 mod dashboard;
 mod deletion;
+mod export;
+mod registrations;
 mod reviews;
 mod switches;
 
