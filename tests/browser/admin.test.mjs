@@ -105,11 +105,11 @@ test('an operator signs in with password and TOTP, and out again (phone width)',
   await context.close();
 });
 
-const customer = (email, family = '山田', given = '太郎') => ({
+const customer = (email, [family, given, familyKana, givenKana] = ['山田', '太郎', 'やまだ', 'たろう']) => ({
   family_name: family,
   given_name: given,
-  family_name_kana: 'やまだ',
-  given_name_kana: 'たろう',
+  family_name_kana: familyKana,
+  given_name_kana: givenKana,
   email,
   email_confirm: email,
   password: 'correct-horse-battery-42',
@@ -121,8 +121,8 @@ const ADDRESS = { postal_code: '150-0002', prefecture: '東京都', city: '渋�
 const sql = (query) => psql(query, { db: server.dbName });
 
 test('an operator approves from the queue, finds and exports registrations, and deletes one', { timeout: 180_000 }, async () => {
-  const older = await registerViaApi(server.baseUrl, { customer: customer(`older-${runId}@example.jp`, '古田', '一郎'), address: ADDRESS });
-  const newer = await registerViaApi(server.baseUrl, { customer: customer(`newer-${runId}@example.jp`, '新井', '花子'), address: ADDRESS });
+  const older = await registerViaApi(server.baseUrl, { customer: customer(`older-${runId}@example.jp`, ['古田', '一郎', 'ふるた', 'いちろう']), address: ADDRESS });
+  const newer = await registerViaApi(server.baseUrl, { customer: customer(`newer-${runId}@example.jp`, ['新井', '花子', 'あらい', 'はなこ']), address: ADDRESS });
   const stockBefore = Number(sql(`SELECT stock FROM plan_stock WHERE plan_id = 'basic'`));
   const email = `queue-${runId}@example.jp`;
   createAdmin(server, email, 'operator', PASSWORD);
@@ -134,7 +134,7 @@ test('an operator approves from the queue, finds and exports registrations, and 
   await signIn(page, email);
 
   // 確認待ち, from the navigation: oldest first; approve it with a comment.
-  await page.getByRole('link', { name: '確認待ち' }).click();
+  await page.getByRole('link', { name: '確認待ち', exact: true }).click();
   await page.waitForURL(/\/admin\/reviews$/);
   const rows = await page.locator('.review-table tbody tr').allInnerTexts();
   assert.ok(rows.length >= 2, `two reviews listed: ${rows}`);
@@ -149,7 +149,7 @@ test('an operator approves from the queue, finds and exports registrations, and 
   assert.equal(Number(sql(`SELECT stock FROM plan_stock WHERE plan_id = 'basic'`)), stockBefore - 1, 'one unit reserved');
 
   // 登録一覧: search by name in hiragana, open the detail page.
-  await page.getByRole('link', { name: '登録一覧' }).click();
+  await page.getByRole('link', { name: '登録一覧', exact: true }).click();
   await page.waitForURL(/\/admin\/registrations$/);
   await page.getByLabel('氏名・フリガナ').fill('あらい');
   await page.getByRole('button', { name: '検索' }).click();

@@ -19,7 +19,7 @@ export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
 const PG_ARGS = ['-h', '127.0.0.1', '-p', '5432', '-U', 'postgres'];
 
 export function psql(sql, { db = 'postgres' } = {}) {
-  return execFileSync('psql', [...PG_ARGS, '-d', db, '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql], {
+  return execFileSync('psql', [...PG_ARGS, '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: 30_000,
@@ -139,12 +139,14 @@ export async function registerViaApi(baseUrl, values) {
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   const put = async (step, body) => {
     const res = await fetch(`${baseUrl}/api/v1/flows/current/steps/${step}`, { method: 'PUT', headers, body: JSON.stringify(body) });
-    assert.equal(res.status, 200, `${step}: ${await res.text()}`);
+    const text = await res.text();
+    assert.equal(res.status, 200, `${step}: ${text}`);
   };
   await put('customer', values.customer);
   await put('address', values.address);
   await put('plan', { plan_id: values.plan ?? 'basic' });
   const done = await fetch(`${baseUrl}/api/v1/flows/current/submit`, { method: 'POST', headers, body: JSON.stringify({ agree: true }) });
-  assert.equal(done.status, 201, await done.text());
-  return (await done.json()).registration_number;
+  const body = await done.text();
+  assert.equal(done.status, 201, body);
+  return JSON.parse(body).registration_number;
 }
