@@ -7,6 +7,7 @@ mod export;
 mod registrations;
 mod reviews;
 mod switches;
+mod xss;
 
 use normal_form_app::admin::Role;
 use normal_form_app::admin::totp;
