@@ -1,5 +1,6 @@
 //! The admin console: sign-in (password + TOTP), sessions, roles, and each screen.
 
+mod access;
 mod auth;
 mod dashboard;
 mod deletion;
