@@ -174,7 +174,8 @@ pub async fn seed(db: &Db, catalog: &Catalog, users: u64, mut progress: impl FnM
     let mut done = 0u64;
     while done < users {
         let count = ((users - done) as usize).min(USER_BATCH);
-        let batch: Vec<FakeUser> = (0..count).map(|i| fake_user(&mut rng, &run, done + i as u64, now, today, &addresses, &plans)).collect();
+        let batch: Vec<FakeUser> =
+            (0..count).map(|i| fake_user(&mut rng, &run, (done + i as u64, users), now, today, &addresses, &plans)).collect();
         let (flows, reviews) = insert_batch(db, &batch, &password_hash, &mut rng, now).await?;
         summary.users += batch.len() as u64;
         summary.flows += flows;
@@ -188,7 +189,7 @@ pub async fn seed(db: &Db, catalog: &Catalog, users: u64, mut progress: impl FnM
 fn fake_user(
     rng: &mut StdRng,
     run: &str,
-    index: u64,
+    (index, total): (u64, u64),
     now: OffsetDateTime,
     today: Date,
     addresses: &[(String, String, String, String)],
@@ -225,7 +226,11 @@ fn fake_user(
         r if r < 0.99 => "approved",
         _ => "rejected",
     };
-    let created_at = now - Duration::nanoseconds(rng.random_range(0..90 * 86_400 * 1_000_000_000i64));
+    // Spread over the last 90 days in insertion order (as a real table fills), with jitter.
+    let span = 90 * 86_400 * 1_000_000_000i64;
+    let slot = span / total.max(1) as i64;
+    let age = span - slot * index as i64 - rng.random_range(0..slot.max(1));
+    let created_at = now - Duration::nanoseconds(age.max(0));
     let email_verified_at = rng.random_bool(0.8).then(|| created_at + Duration::seconds(rng.random_range(30..3600)));
     FakeUser {
         registration_number: new_registration_number(),
