@@ -116,6 +116,8 @@ pub struct Config {
     pub db_statement_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub flow_idle_timeout: Duration,
+    /// How long the admin dashboard's aggregates (days of registrations and flows) are reused.
+    pub dashboard_cache: Duration,
     pub min_age: u32,
     pub max_age: u32,
     /// POSTs per minute allowed from one client IP.
@@ -218,6 +220,7 @@ impl Config {
             flow_idle_timeout: Duration::from_secs(
                 60 * u64::from(parse_var::<u32>(env, "FLOW_IDLE_MINUTES", "60", "a whole number of minutes")?),
             ),
+            dashboard_cache: Duration::from_secs(parse_var(env, "DASHBOARD_CACHE_SECS", "30", "a whole number of seconds")?),
             min_age,
             max_age,
             rate_limit_per_minute,

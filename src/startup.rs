@@ -34,6 +34,7 @@ pub struct AppState {
     pub rate_limits: RateLimits,
     pub hasher: PasswordHasher,
     pub apis: Arc<Apis>,
+    pub dashboard: Arc<crate::admin::dashboard::Cache>,
     pub started_at: Instant,
 }
 
@@ -110,6 +111,7 @@ impl Application {
         let state = AppState {
             rate_limits: RateLimits::new(config.rate_limit_per_minute),
             hasher: PasswordHasher::new(),
+            dashboard: Arc::new(crate::admin::dashboard::Cache::new(config.dashboard_cache)),
             config: Arc::new(config),
             db,
             catalog,

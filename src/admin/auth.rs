@@ -243,6 +243,34 @@ struct CodeForm {
     csrf_token: String,
 }
 
+/// A code posted by a half-signed-in session: the session, its account, the form and the
+/// throttle keys, once the CSRF token and the lockout have been checked.
+struct CodeSubmission {
+    row: SessionRow,
+    account: AccountRow,
+    form: CodeForm,
+    keys: [(String, Policy); 2],
+}
+
+async fn code_submission(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    ip: IpAddr,
+) -> Result<Result<CodeSubmission, Response>, AdminError> {
+    let (row, account) = match second_factor(state, headers).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(Err(response)),
+    };
+    let form: CodeForm = parse_form(body)?;
+    check_csrf_token(state, headers, &row.csrf_token, &form.csrf_token)?;
+    let keys = throttle_keys(&account.email, ip);
+    if let Some(wait) = lockout(state, &keys).await? {
+        return Ok(Err(locked_response(state, wait, Some(account.id), ip)));
+    }
+    Ok(Ok(CodeSubmission { row, account, form, keys }))
+}
+
 /// Replaces the half-signed-in session with a fully signed-in one (new id, new token).
 async fn promote(state: &AppState, row: &SessionRow, account: &AccountRow, keys: &[(String, Policy)]) -> Result<String, AdminError> {
     session::revoke(&state.db, row.id).await?;
@@ -258,19 +286,13 @@ async fn submit_totp(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AdminError> {
-    let (row, account) = match second_factor(&state, &headers).await? {
-        Ok(found) => found,
+    let CodeSubmission { row, account, form, keys } = match code_submission(&state, &headers, &body, ip).await? {
+        Ok(submission) => submission,
         Err(response) => return Ok(response),
     };
-    let form: CodeForm = parse_form(&body)?;
-    check_csrf_token(&state, &headers, &row.csrf_token, &form.csrf_token)?;
     let Some(sealed) = &account.totp_secret else {
         return Ok(Redirect::to("/admin/enrol").into_response());
     };
-    let keys = throttle_keys(&account.email, ip);
-    if let Some(wait) = lockout(&state, &keys).await? {
-        return Ok(locked_response(&state, wait, Some(account.id), ip));
-    }
     let secret = SecretBox::new(state.config.secret_key.expose()).open(sealed)?;
     let accepted = match totp::verify(&secret, &form.code, account.totp_last_step, totp::now_unix()) {
         Some(step) => accounts::accept_totp_step(&state.db, account.id, step).await?,
@@ -356,22 +378,16 @@ async fn submit_enrol(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AdminError> {
-    let (row, account) = match second_factor(&state, &headers).await? {
-        Ok(found) => found,
+    let CodeSubmission { row, account, form, keys } = match code_submission(&state, &headers, &body, ip).await? {
+        Ok(submission) => submission,
         Err(response) => return Ok(response),
     };
-    let form: CodeForm = parse_form(&body)?;
-    check_csrf_token(&state, &headers, &row.csrf_token, &form.csrf_token)?;
     if account.totp_secret.is_some() {
         return Ok(Redirect::to("/admin/login/totp").into_response());
     }
     let Some(sealed) = &row.pending_totp_secret else {
         return Ok(Redirect::to("/admin/enrol").into_response());
     };
-    let keys = throttle_keys(&account.email, ip);
-    if let Some(wait) = lockout(&state, &keys).await? {
-        return Ok(locked_response(&state, wait, Some(account.id), ip));
-    }
     let secret = SecretBox::new(state.config.secret_key.expose()).open(sealed)?;
     let Some(step) = totp::verify(&secret, &form.code, 0, totp::now_unix()) else {
         record_failure(&state, &keys, Some(account.id), ip, "enrolment").await?;

@@ -4,8 +4,14 @@
 //! most, active flows, the external APIs, pending mail and the manual-review queue.
 //!
 //! Every figure comes from the queries the ops report and the metrics already use (`ops::stats`,
-//! `metrics`, `mail::worker`), each a range or partial-index read, so the page stays fast with
-//! millions of rows.
+//! `metrics`, `mail::worker`), each a range or partial-index read. The aggregates over days of
+//! data (registrations, completion rate, funnel, field errors) still read tens of thousands of
+//! rows at scale, so each instance computes them at most once per `DASHBOARD_CACHE_SECS` (30 s)
+//! and every operator in between gets the same figures; the live ones (active flows, queues,
+//! APIs) are read on every request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::Router;
@@ -25,6 +31,48 @@ use crate::startup::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/admin", get(dashboard))
+}
+
+/// The aggregates over days of data, and when they were computed.
+pub struct Aggregates {
+    daily: Vec<stats::DayCount>,
+    completion: stats::Completion,
+    funnel: stats::Funnel,
+    errors: Vec<stats::FieldErrors>,
+    computed_at: OffsetDateTime,
+}
+
+/// One instance's copy of the aggregates. The lock is held while they are computed, so requests
+/// arriving meanwhile wait for that result instead of running the same queries again.
+pub struct Cache {
+    ttl: Duration,
+    slot: tokio::sync::Mutex<Option<(Instant, Arc<Aggregates>)>>,
+}
+
+impl Cache {
+    pub fn new(ttl: Duration) -> Cache {
+        Cache { ttl, slot: tokio::sync::Mutex::new(None) }
+    }
+
+    async fn get(&self, db: &crate::db::Db, today: Date) -> Result<Arc<Aggregates>, sqlx::Error> {
+        let mut slot = self.slot.lock().await;
+        if let Some((at, aggregates)) = slot.as_ref()
+            && at.elapsed() < self.ttl
+            && aggregates.computed_at.to_offset(JST).date() == today
+        {
+            return Ok(aggregates.clone());
+        }
+        let since = jst_midnight(today - time::Duration::days(DAYS - 1));
+        let (daily, completion, funnel, errors) = tokio::try_join!(
+            stats::daily_registrations_jst(db, since),
+            stats::completion_rate(db, 1),
+            stats::funnel_since(db, since),
+            stats::top_field_errors(db, DAYS as i32, 5),
+        )?;
+        let aggregates = Arc::new(Aggregates { daily, completion, funnel, errors, computed_at: OffsetDateTime::now_utc() });
+        *slot = Some((Instant::now(), aggregates.clone()));
+        Ok(aggregates)
+    }
 }
 
 /// How many days the chart, the funnel and the error table cover (today included).
@@ -94,6 +142,8 @@ struct DashboardPage {
     /// The stage most people leave at, with how many, when anyone left.
     worst_drop: Option<(&'static str, String, String)>,
     errors: Vec<ErrorRow>,
+    /// When the aggregates above were computed (JST, HH:MM:SS).
+    aggregated_at: String,
     active_flows: String,
     apis: Vec<ApiRow>,
     mail_pending: String,
@@ -220,17 +270,15 @@ fn funnel_rows(funnel: &stats::Funnel) -> (Vec<FunnelRow>, Option<(&'static str,
 async fn dashboard(State(state): State<AppState>, session: AdminSession) -> Result<Response, AdminError> {
     let db = &state.db;
     let today = OffsetDateTime::now_utc().to_offset(JST).date();
-    let since = jst_midnight(today - time::Duration::days(DAYS - 1));
-    let (daily, completion, funnel, errors, (active_flows, reviews_pending), (mail_pending, mail_failed)) = tokio::try_join!(
-        stats::daily_registrations_jst(db, since),
-        stats::completion_rate(db, 1),
-        stats::funnel_since(db, since),
-        stats::top_field_errors(db, DAYS as i32, 5),
+    let (aggregates, (active_flows, reviews_pending), (mail_pending, mail_failed)) = tokio::try_join!(
+        state.dashboard.get(db, today),
         crate::metrics::active_flows_and_pending_reviews(db),
         crate::mail::worker::pending_and_failed(db),
     )?;
-    let days = week(today, &daily);
-    let (funnel, worst_drop) = funnel_rows(&funnel);
+    let days = week(today, &aggregates.daily);
+    let (funnel, worst_drop) = funnel_rows(&aggregates.funnel);
+    let completion = &aggregates.completion;
+    let computed = aggregates.computed_at.to_offset(JST);
     let apis = state
         .apis
         .statuses(&state.config)
@@ -256,8 +304,10 @@ async fn dashboard(State(state): State<AppState>, session: AdminSession) -> Resu
         completion_total: grouped(completion.total_sessions),
         funnel,
         worst_drop,
-        errors: errors
-            .into_iter()
+        aggregated_at: format!("{:02}:{:02}:{:02}", computed.hour(), computed.minute(), computed.second()),
+        errors: aggregates
+            .errors
+            .iter()
             .map(|e| ErrorRow { field: field_label(&e.step, &e.field), step: step_label(&e.step), count: grouped(e.count) })
             .collect(),
         active_flows: grouped(active_flows),

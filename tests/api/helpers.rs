@@ -34,6 +34,22 @@ macro_rules! on_both_backends {
     )*};
 }
 
+/// The same, with extra environment for the server (`&[(&str, &str)]`, e.g. a forced fallback).
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($env:expr; $(async fn $name:ident($app:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($app: $crate::helpers::TestApp) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { run($crate::helpers::spawn_app_with($crate::helpers::Backend::Sqlite, $env).await).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { run($crate::helpers::spawn_app_with($crate::helpers::Backend::Postgres, $env).await).await }
+        }
+    )*};
+}
+
 pub fn admin_database_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
@@ -86,6 +102,8 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
         ("DATA_DIR", data_dir.path().display().to_string()),
         ("LOG_FORMAT", "json".to_string()),
         ("RATE_LIMIT_PER_MINUTE", "100000".to_string()),
+        // Tests change data between views; the dashboard cache has a test of its own.
+        ("DASHBOARD_CACHE_SECS", "0".to_string()),
         ("SHUTDOWN_TIMEOUT_SECS", "5".to_string()),
     ]
     .into_iter()

@@ -13,10 +13,9 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,13 +23,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { chromium } from 'playwright-core';
 
+import { freePort, psql } from './support.mjs';
+
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 // NFA_SERVER_BIN overrides the server executable (e.g. a release build).
 const SERVER_BIN = process.env.NFA_SERVER_BIN || path.join(REPO_ROOT, 'target', 'debug', 'normal-form-app');
 const SCREENSHOT_DIR = path.join(REPO_ROOT, 'target', 'screenshots');
 const SERVER_LOG = path.join(REPO_ROOT, 'target', 'browser-test-server.log');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const PG_ARGS = ['-h', '127.0.0.1', '-p', '5432', '-U', 'postgres'];
 
 const TEST_TIMEOUT_MS = 120_000;
 const HEALTH_TIMEOUT_MS = 30_000;
@@ -68,26 +68,6 @@ let browser;
 
 // ---------------------------------------------------------------------------
 // helpers
-
-function psql(sql, { db = 'postgres' } = {}) {
-  return execFileSync('psql', [...PG_ARGS, '-d', db, '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: 30_000,
-  }).trim();
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function serverLogExcerpt() {
   return `--- last server output (full log: ${SERVER_LOG}) ---\n${serverLogTail.slice(-4000)}`;

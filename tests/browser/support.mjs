@@ -26,7 +26,7 @@ export function psql(sql, { db = 'postgres' } = {}) {
   }).trim();
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();

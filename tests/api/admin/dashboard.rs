@@ -174,3 +174,22 @@ on_both_backends! {
         assert!(response.text().await.expect("body").contains("送信内容を読み取れませんでした"));
     }
 }
+
+/// With `DASHBOARD_CACHE_SECS` set, the aggregates are computed once and reused by later views
+/// (same time stamp, a new registration not yet counted), while the live figures move at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregates_are_reused_for_the_cache_time_and_live_figures_are_not() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, &[("DASHBOARD_CACHE_SECS", "600")]).await;
+    let now = OffsetDateTime::now_utc();
+    insert_user(&app, "cached.one@example.jp", now).await;
+    let viewer = admin(&app, Role::Viewer).await;
+    let first = viewer.get_html("/admin").await;
+    assert_eq!(by_id(&first, "today-registrations"), "1");
+    assert_eq!(by_id(&first, "pending-reviews"), "0");
+    insert_user(&app, "cached.two@example.jp", now).await;
+    exec(&app, "INSERT INTO manual_reviews (user_id, kind, reason) SELECT MIN(id), 'inventory', 'test' FROM users").await;
+    let second = viewer.get_html("/admin").await;
+    assert_eq!(by_id(&second, "aggregated-at"), by_id(&first, "aggregated-at"), "the same computation");
+    assert_eq!(by_id(&second, "today-registrations"), "1", "the second registration waits for the next computation");
+    assert_eq!(by_id(&second, "pending-reviews"), "1", "the queue is read on every view");
+}

@@ -6,27 +6,14 @@ use normal_form_app::with_pool;
 use serde_json::Value;
 
 use super::admin;
-use crate::helpers::{Backend, TestApp, location, spawn_app_with};
+use crate::helpers::{Backend, TestApp, location};
+use crate::on_both_backends_with;
 
 const EMAIL: &str = "delete.me@example.jp";
 const OTHER: &str = "keep.me@example.jp";
 
 /// The inventory fallback, so the registration also has a manual review.
 const FALLBACK: &[(&str, &str)] = &[("FORCE_FALLBACK_INVENTORY", "true")];
-
-macro_rules! with_fallback {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn run($app: TestApp) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { run(spawn_app_with(Backend::Sqlite, FALLBACK).await).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { run(spawn_app_with(Backend::Postgres, FALLBACK).await).await }
-        }
-    )*};
-}
 
 async fn user_id(app: &TestApp, number: &str) -> i64 {
     with_pool!(&app.db, |pool| sqlx::query_scalar("SELECT id FROM users WHERE registration_number = $1").bind(number).fetch_one(pool).await)
@@ -78,7 +65,7 @@ async fn leave_traces(app: &TestApp, email: &str) -> (String, i64) {
     (number, id)
 }
 
-with_fallback! {
+on_both_backends_with! { FALLBACK;
     async fn deletion_removes_every_row_with_the_registrants_data(app) {
         let (number, id) = leave_traces(&app, EMAIL).await;
         let (other_number, other_id) = {

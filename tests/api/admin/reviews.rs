@@ -9,24 +9,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::{Admin, admin};
 use crate::helpers::{Backend, TestApp, location, spawn_app_with};
+use crate::on_both_backends_with;
 
 /// Both APIs forced into their fallback: every registration gets an inventory review and is
 /// left region-`unchecked` (the background re-check cannot run while the fallback is forced).
 const FALLBACK: &[(&str, &str)] = &[("FORCE_FALLBACK_INVENTORY", "true"), ("FORCE_FALLBACK_REGION", "true")];
-
-macro_rules! with_fallback {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn run($app: TestApp) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { run(spawn_app_with(Backend::Sqlite, FALLBACK).await).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { run(spawn_app_with(Backend::Postgres, FALLBACK).await).await }
-        }
-    )*};
-}
 
 /// Registers `email` in a browser of its own; returns the 受付番号 and the user id.
 async fn register(app: &TestApp, email: &str) -> (String, i64) {
@@ -129,7 +116,7 @@ fn positions(html: &str, numbers: &[&str]) -> Vec<Option<usize>> {
     numbers.iter().map(|n| html.find(n)).collect()
 }
 
-with_fallback! {
+on_both_backends_with! { FALLBACK;
     async fn queue_lists_oldest_first_with_filters_and_pages(app) {
         let (a, a_id) = register(&app, "first@example.jp").await;
         let (b, b_id) = register(&app, "second@example.jp").await;
