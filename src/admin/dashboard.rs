@@ -142,8 +142,9 @@ struct DashboardPage {
     /// The stage most people leave at, with how many, when anyone left.
     worst_drop: Option<(&'static str, String, String)>,
     errors: Vec<ErrorRow>,
-    /// When the aggregates above were computed (JST, HH:MM:SS).
+    /// When the aggregates above were computed (JST, HH:MM:SS), and how long they are reused.
     aggregated_at: String,
+    cache_secs: u64,
     active_flows: String,
     apis: Vec<ApiRow>,
     mail_pending: String,
@@ -305,6 +306,7 @@ async fn dashboard(State(state): State<AppState>, session: AdminSession) -> Resu
         funnel,
         worst_drop,
         aggregated_at: format!("{:02}:{:02}:{:02}", computed.hour(), computed.minute(), computed.second()),
+        cache_secs: state.config.dashboard_cache.as_secs(),
         errors: aggregates
             .errors
             .iter()
