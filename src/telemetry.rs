@@ -43,19 +43,35 @@ struct JsonWriter<'a> {
 fn escape_into(out: &mut String, value: &str) {
     use std::fmt::Write as _;
     out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
+    // Most values (paths, ids, event names, Japanese messages) need no escaping. A branch-free
+    // check over all bytes (which the compiler vectorises) finds that out, and the value is
+    // copied whole; otherwise the runs between the bytes that need escaping are copied.
+    let bytes = value.as_bytes();
+    if !bytes.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\')) {
+        out.push_str(value);
+        out.push('"');
+        return;
     }
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&value[start..i]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escaped);
+        }
+        start = i + 1;
+    }
+    out.push_str(&value[start..]);
     out.push('"');
 }
 
