@@ -293,7 +293,7 @@ async fn submit_totp(
     let Some(sealed) = &account.totp_secret else {
         return Ok(Redirect::to("/admin/enrol").into_response());
     };
-    let secret = SecretBox::new(state.config.secret_key.expose()).open(sealed)?;
+    let secret = SecretBox::new(state.config.secret_key.expose())?.open(sealed)?;
     let accepted = match totp::verify(&secret, &form.code, account.totp_last_step, totp::now_unix()) {
         Some(step) => accounts::accept_totp_step(&state.db, account.id, step).await?,
         None if form.code.trim().len() > 6 => {
@@ -344,7 +344,7 @@ async fn enrol_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response, AdminError> {
-    let sealer = SecretBox::new(state.config.secret_key.expose());
+    let sealer = SecretBox::new(state.config.secret_key.expose())?;
     // The same secret until it is confirmed, so a reload does not invalidate a scanned code.
     let secret = match &row.pending_totp_secret {
         Some(sealed) => sealer.open(sealed)?,
@@ -388,7 +388,7 @@ async fn submit_enrol(
     let Some(sealed) = &row.pending_totp_secret else {
         return Ok(Redirect::to("/admin/enrol").into_response());
     };
-    let secret = SecretBox::new(state.config.secret_key.expose()).open(sealed)?;
+    let secret = SecretBox::new(state.config.secret_key.expose())?.open(sealed)?;
     let Some(step) = totp::verify(&secret, &form.code, 0, totp::now_unix()) else {
         record_failure(&state, &keys, Some(account.id), ip, "enrolment").await?;
         return enrol_page(&state, &row, &account, StatusCode::UNPROCESSABLE_ENTITY, Some(BAD_CODE)).await;

@@ -103,11 +103,12 @@ pub struct SecretBox {
 }
 
 impl SecretBox {
-    pub fn new(secret_key: &[u8]) -> SecretBox {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret_key).expect("HMAC takes keys of any length");
+    pub fn new(secret_key: &[u8]) -> anyhow::Result<SecretBox> {
+        // HMAC accepts keys of any length; the error case cannot happen but is not unwrapped.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret_key).map_err(|_| anyhow::anyhow!("deriving the TOTP key"))?;
         mac.update(b"normal-form-app admin TOTP secret v1");
         let key = mac.finalize().into_bytes();
-        SecretBox { cipher: ChaCha20Poly1305::new(&key) }
+        Ok(SecretBox { cipher: ChaCha20Poly1305::new(&key) })
     }
 
     pub fn seal(&self, plain: &[u8]) -> anyhow::Result<String> {
@@ -154,10 +155,10 @@ mod tests {
     #[test]
     fn secrets_are_sealed_and_bound_to_the_key() {
         let secret = new_secret();
-        let sealed = SecretBox::new(b"key one").seal(&secret).expect("seal");
+        let sealed = SecretBox::new(b"key one").expect("key").seal(&secret).expect("seal");
         assert!(!sealed.contains(&secret_base32(&secret, "a@example.jp").expect("b32")));
-        assert_eq!(SecretBox::new(b"key one").open(&sealed).expect("open"), secret);
-        assert!(SecretBox::new(b"key two").open(&sealed).is_err());
+        assert_eq!(SecretBox::new(b"key one").expect("key").open(&sealed).expect("open"), secret);
+        assert!(SecretBox::new(b"key two").expect("key").open(&sealed).is_err());
     }
 
     #[test]
