@@ -180,8 +180,9 @@ async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: H
     check_csrf_token(&state, &headers, &cookie, &form.csrf_token)?;
     let keys = throttle_keys(&form.email, ip);
     let account = accounts::find_by_email(&state.db, &form.email).await?;
+    let admin_id = account.as_ref().map(|a| a.id);
     if let Some(wait) = lockout(&state, &keys).await? {
-        return Ok(locked_response(&state, wait, account.as_ref().map(|a| a.id), ip));
+        return Ok(locked_response(&state, wait, admin_id, ip));
     }
     let hash = match &account {
         Some(account) => account.password_hash.clone(),
@@ -189,7 +190,6 @@ async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: H
     };
     let password_ok = !form.password.is_empty() && state.hasher.verify(form.password, hash).await?;
     let Some(account) = account.filter(|_| password_ok) else {
-        let admin_id = accounts::find_by_email(&state.db, &form.email).await?.map(|a| a.id);
         record_failure(&state, &keys, admin_id, ip, "password").await?;
         return Ok(login_page(&state, StatusCode::UNAUTHORIZED, form.email.trim(), Some(BAD_CREDENTIALS), None));
     };

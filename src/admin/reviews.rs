@@ -767,16 +767,8 @@ pub async fn apply_decision(
                 };
                 match reservation {
                     Ok(Reservation::InDatabase) => {
-                        // The submit's reservation: `stock > 0` and the CHECK make overselling impossible.
-                        let left: Option<i64> = sqlx::query_scalar(
-                            "UPDATE plan_stock SET stock = stock - 1, updated_at = $1 WHERE plan_id = $2 AND stock > 0 \
-                             RETURNING CAST(stock AS BIGINT)",
-                        )
-                        .bind(now)
-                        .bind(&subject.plan_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        let Some(left) = left else {
+                        // The submit's own reservation statement.
+                        let Some(left) = crate::reserve_stock!(&mut *tx, &subject.plan_id, now).await? else {
                             tx.rollback().await?;
                             return Ok(Err(Refusal::OutOfStock));
                         };

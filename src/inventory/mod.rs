@@ -169,6 +169,22 @@ impl Api<dyn InventoryApi> {
     }
 }
 
+/// Reserves one unit of `plan_id` in the embedded stock, through any executor (the transaction
+/// of the registration or of the operator's approval). Returns the units left, or `None` when
+/// none were: `stock > 0` plus the `CHECK (stock >= 0)` make overselling impossible under any
+/// concurrency.
+#[macro_export]
+macro_rules! reserve_stock {
+    ($executor:expr, $plan_id:expr, $now:expr) => {
+        sqlx::query_scalar::<_, i64>(
+            "UPDATE plan_stock SET stock = stock - 1, updated_at = $1 WHERE plan_id = $2 AND stock > 0 RETURNING CAST(stock AS BIGINT)",
+        )
+        .bind($now)
+        .bind($plan_id)
+        .fetch_optional($executor)
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,14 +137,7 @@ async fn claim_and_register(state: &AppState, flow: &Flow, region_status: &str) 
         };
         match apis.inventory.reserve(plan_id, &number).await {
             Ok(Reservation::InDatabase) => {
-                // `stock > 0` plus the CHECK (stock >= 0) make overselling impossible under any concurrency.
-                let reserved = sqlx::query("UPDATE plan_stock SET stock = stock - 1, updated_at = $1 WHERE plan_id = $2 AND stock > 0")
-                    .bind(now)
-                    .bind(plan_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if reserved == 0 {
+                if crate::reserve_stock!(&mut *tx, plan_id, now).await?.is_none() {
                     tx.rollback().await?;
                     return Ok(Outcome::SoldOut);
                 }
