@@ -15,6 +15,7 @@ pub mod external;
 pub mod health;
 pub mod http;
 pub mod inventory;
+pub mod json;
 pub mod mail;
 pub mod metrics;
 pub mod openapi;

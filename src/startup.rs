@@ -38,7 +38,11 @@ pub struct AppState {
     pub started_at: Instant,
 }
 
+/// The response body of the stack inside `RequestBodyLimitLayer`, which answers 413 itself.
+type LimitedBody = tower_http::limit::ResponseBody<axum::body::Body>;
+
 pub fn router(state: AppState) -> Router {
+    let hsts = state.config.secure_cookies();
     Router::new()
         .route("/health", get(crate::health::health))
         .route("/health/live", get(crate::health::live))
@@ -52,12 +56,20 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::address::routes::routes())
         .merge(crate::assets::routes())
         .merge(crate::admin::routes())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_state_changes))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers::add_security_headers))
-        .layer(axum::middleware::from_fn(request_log::trace_requests))
-        .layer(axum::Extension(crate::http::client_ip::TrustedProxyHops(state.config.trusted_proxy_hops)))
+        // Outermost first, in one `ServiceBuilder`: axum boxes and clones each `Router::layer`
+        // separately for every request. Tower layers, not axum's `from_fn`, which clones the inner
+        // service stack and boxes futures per request.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::Extension(crate::http::client_ip::TrustedProxyHops(state.config.trusted_proxy_hops)))
+                .layer(request_log::TraceLayer)
+                .layer(tower::util::MapResponseLayer::new(move |response: axum::http::Response<LimitedBody>| {
+                    security_headers::add_security_headers(response, hsts)
+                }))
+                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+                .layer(rate_limit::RateLimitLayer::new(state.rate_limits.clone(), state.config.trusted_proxy_hops)),
+        )
         .with_state(state)
 }
 

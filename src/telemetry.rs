@@ -1,22 +1,26 @@
 //! Logging: one JSON object per line on stdout (production), or tracing's human-readable format
 //! for local runs.
 //!
-//! The JSON layer flattens the fields of the enclosing spans into each line, so an event logged
-//! inside a request carries that request's `request_id` and `path` at the top level, where log
-//! queries such as the runbook's `filter-log-events` find them.
+//! The JSON layer adds the request being served (`request_id`, `method`, `path`, kept in a
+//! task-local by `http::request_log`) to each line logged while serving it, at the top level,
+//! where log queries such as the runbook's `filter-log-events` find them. Spans are not used: their
+//! fields would not appear in the lines.
 
 use std::io::Write;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber, span};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
+use crate::json::push_json_string;
 
 /// Installs the global subscriber. Calling it twice is harmless (the second call does nothing).
 pub fn init(format: LogFormat) {
@@ -30,141 +34,133 @@ pub fn init(format: LogFormat) {
 
 struct JsonLayer;
 
-/// A span's fields, rendered once as `,"key":value` pairs and copied into each line logged inside
-/// the span — cheaper than rebuilding them per event, which matters at one line per request.
-struct SpanFields(String);
-
 /// Writes fields as JSON members straight into a line buffer.
 struct JsonWriter<'a> {
     out: &'a mut String,
     has_message: bool,
 }
 
-fn escape_into(out: &mut String, value: &str) {
-    use std::fmt::Write as _;
-    out.push('"');
-    // Most values (paths, ids, event names, Japanese messages) need no escaping. A branch-free
-    // check over all bytes (which the compiler vectorises) finds that out, and the value is
-    // copied whole; otherwise the runs between the bytes that need escaping are copied.
-    let bytes = value.as_bytes();
-    if !bytes.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\')) {
-        out.push_str(value);
-        out.push('"');
-        return;
-    }
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escaped = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&value[start..i]);
-        if escaped.is_empty() {
-            let _ = write!(out, "\\u{:04x}", b);
-        } else {
-            out.push_str(escaped);
-        }
-        start = i + 1;
-    }
-    out.push_str(&value[start..]);
-    out.push('"');
-}
-
 impl JsonWriter<'_> {
     fn key(&mut self, field: &Field) {
         self.has_message |= field.name() == "message";
         self.out.push(',');
-        escape_into(self.out, field.name());
+        push_json_string(self.out, field.name());
         self.out.push(':');
     }
 
-    fn number(&mut self, field: &Field, value: impl std::fmt::Display) {
-        use std::fmt::Write as _;
+    fn integer(&mut self, field: &Field, value: impl itoa::Integer) {
         self.key(field);
-        let _ = write!(self.out, "{value}");
+        self.out.push_str(itoa::Buffer::new().format(value));
+    }
+
+    fn number_f64(&mut self, value: f64) {
+        // Latencies are rounded to hundredths: written from integers, without float formatting.
+        let hundredths = (value * 100.0).round();
+        if hundredths.abs() < 1e15 && hundredths / 100.0 == value {
+            let hundredths = hundredths as i64;
+            if hundredths < 0 {
+                self.out.push('-');
+            }
+            let (whole, fraction) = (hundredths.unsigned_abs() / 100, hundredths.unsigned_abs() % 100);
+            self.out.push_str(itoa::Buffer::new().format(whole));
+            self.out.push('.');
+            self.out.push(char::from(b'0' + (fraction / 10) as u8));
+            self.out.push(char::from(b'0' + (fraction % 10) as u8));
+            return;
+        }
+        // Otherwise ryu: the shortest form that reads back as the same number, valid JSON.
+        let mut buffer = ryu::Buffer::new();
+        self.out.push_str(if value.is_finite() { buffer.format_finite(value) } else { "null" });
     }
 }
 
 impl Visit for JsonWriter<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.key(field);
-        escape_into(self.out, value);
+        push_json_string(self.out, value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.number(field, value);
+        self.integer(field, value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.number(field, value);
+        self.integer(field, value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if value.is_finite() {
-            self.number(field, value);
-        } else {
-            self.key(field);
-            self.out.push_str("null");
-        }
+        self.key(field);
+        self.number_f64(value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.number(field, value);
+        self.key(field);
+        self.out.push_str(if value { "true" } else { "false" });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.key(field);
-        escape_into(self.out, &format!("{value:?}"));
+        push_json_string(self.out, &format!("{value:?}"));
     }
 }
 
+/// The line being written, and the timestamp's date and time up to the second, formatted once per
+/// second and thread rather than for every line.
+struct LineBuffer {
+    line: String,
+    second: u64,
+    second_text: String,
+}
+
 thread_local! {
-    static LINE: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(512));
+    static LINE: std::cell::RefCell<LineBuffer> =
+        std::cell::RefCell::new(LineBuffer { line: String::with_capacity(512), second: u64::MAX, second_text: String::new() });
+}
+
+/// RFC 3339 in UTC with microseconds: `2026-11-29T10:37:12.123456Z`.
+fn push_timestamp(buffer: &mut LineBuffer) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    if now.as_secs() != buffer.second {
+        buffer.second = now.as_secs();
+        buffer.second_text = OffsetDateTime::from_unix_timestamp(now.as_secs() as i64)
+            .ok()
+            .and_then(|t| t.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]")).ok())
+            .unwrap_or_default();
+    }
+    buffer.line.push_str(&buffer.second_text);
+    buffer.line.push('.');
+    let micros = now.subsec_micros();
+    for place in [100_000, 10_000, 1_000, 100, 10, 1] {
+        buffer.line.push(char::from(b'0' + (micros / place % 10) as u8));
+    }
+    buffer.line.push('Z');
 }
 
 impl<S> Layer<S> for JsonLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        let mut fields = String::new();
-        attrs.record(&mut JsonWriter { out: &mut fields, has_message: false });
-        if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(SpanFields(fields));
-        }
-    }
-
-    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id)
-            && let Some(fields) = span.extensions_mut().get_mut::<SpanFields>()
-        {
-            values.record(&mut JsonWriter { out: &mut fields.0, has_message: false });
-        }
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        LINE.with(|line| {
-            let Ok(mut line) = line.try_borrow_mut() else { return };
-            line.clear();
-            line.push_str("{\"timestamp\":\"");
-            line.push_str(&OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default());
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        LINE.with(|buffer| {
+            let Ok(mut buffer) = buffer.try_borrow_mut() else { return };
+            let buffer = &mut *buffer;
+            buffer.line.clear();
+            buffer.line.push_str("{\"timestamp\":\"");
+            push_timestamp(buffer);
+            let line = &mut buffer.line;
             line.push_str("\",\"level\":\"");
             line.push_str(event.metadata().level().as_str());
             line.push('"');
-            if let Some(scope) = ctx.event_scope(event) {
-                for span in scope.from_root() {
-                    if let Some(fields) = span.extensions().get::<SpanFields>() {
-                        line.push_str(&fields.0);
-                    }
-                }
-            }
-            let mut writer = JsonWriter { out: &mut line, has_message: false };
+            crate::http::request_log::with_current(|request| {
+                line.push_str(",\"request_id\":");
+                push_json_string(line, &request.id);
+                line.push_str(",\"method\":\"");
+                line.push_str(request.method);
+                line.push_str("\",\"path\":");
+                push_json_string(line, &request.path);
+            });
+            let mut writer = JsonWriter { out: line, has_message: false };
             event.record(&mut writer);
             if !writer.has_message {
                 line.push_str(",\"message\":\"\"");
             }
             line.push_str(",\"target\":");
-            escape_into(&mut line, event.metadata().target());
+            push_json_string(line, event.metadata().target());
             line.push_str("}\n");
             let _ = std::io::stdout().lock().write_all(line.as_bytes());
         });
@@ -204,11 +200,14 @@ mod tests {
     use super::redact;
 
     #[test]
-    fn json_escaping_keeps_every_line_valid() {
-        let mut out = String::new();
-        super::escape_into(&mut out, "a\"b\\c\nd\u{1}é");
-        let parsed: String = serde_json::from_str(&out).expect("valid JSON string");
-        assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
+    fn numbers_are_valid_json_and_keep_their_value() {
+        for value in [0.0, 0.29, 12.3, 1234.56, -0.07, 0.1 + 0.2, 1e-9, 3.0e20] {
+            let mut out = String::new();
+            let mut writer = super::JsonWriter { out: &mut out, has_message: false };
+            writer.number_f64(value);
+            let parsed: f64 = serde_json::from_str(&out).expect("a JSON number");
+            assert_eq!(parsed, value, "{out}");
+        }
     }
 
     #[test]

@@ -6,18 +6,21 @@
 # running each variant twice (N1 and N2 requests) and dividing the difference by N2 - N1.
 #
 #   cargo build --release && bash scripts/bench/overhead_callgrind.sh
+#
+# REQUEST_PATH=/api/v1/postal-codes/1500002 counts another GET instead (still with the cookie).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=$PWD/target/release/normal-form-app
 N1=${N1:-200}
 N2=${N2:-1200}
+REQUEST_PATH=${REQUEST_PATH:-/register/customer}
 OUT=$PWD/target/bench/callgrind-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 
 drive() { # PORT N
-    python3 - "$1" "$2" <<'PY'
+    python3 - "$1" "$2" "$REQUEST_PATH" <<'PY'
 import http.client, sys, time
-port, n = int(sys.argv[1]), int(sys.argv[2])
+port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 for _ in range(600):
     try:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30); c.request("GET", "/health/live"); c.getresponse().read(); break
@@ -27,7 +30,7 @@ c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 c.request("GET", "/register/customer"); r = c.getresponse(); r.read()
 cookie = r.getheader("set-cookie").split(";")[0]
 for _ in range(50 + n):
-    c.request("GET", "/register/customer", headers={"Cookie": cookie}); r = c.getresponse(); r.read(); assert r.status == 200
+    c.request("GET", path, headers={"Cookie": cookie}); r = c.getresponse(); r.read(); assert r.status == 200
 PY
 }
 
@@ -49,5 +52,5 @@ total() { grep -h '^summary' "$OUT/$1.out" | awk '{print $2}'; }
 run on1 18701 "$N1" & run on2 18702 "$N2" & run off1 18703 "$N1" METRICS_ENABLED=0 RUST_LOG=off & run off2 18704 "$N2" METRICS_ENABLED=0 RUST_LOG=off & wait
 on=$(( ($(total on2) - $(total on1)) / (N2 - N1) ))
 off=$(( ($(total off2) - $(total off1)) / (N2 - N1) ))
-echo "instructions per request: on=$on off=$off extra=$((on - off)) ($(python3 -c "print(f'{($on-$off)*100/$off:.1f}')") %)"
+echo "instructions per GET $REQUEST_PATH: on=$on off=$off extra=$((on - off)) ($(python3 -c "print(f'{($on-$off)*100/$off:.1f}')") %)"
 echo "callgrind files: $OUT (callgrind_annotate FILE for the functions)"

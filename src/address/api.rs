@@ -14,6 +14,19 @@ use crate::external::{Api, BoxFuture, ExternalError, HttpApi, Provider};
 pub trait AddressApi: Provider {
     /// Every address for a 7-digit postal code; empty when the code does not exist.
     fn lookup<'a>(&'a self, code: &'a str) -> BoxFuture<'a, Result<Vec<PostalAddress>, ExternalError>>;
+
+    /// The same as `PostalAnswer` JSON, for `/api/v1/postal-codes/{code}`; `None` when the code
+    /// does not exist.
+    fn answer_json<'a>(&'a self, code: &'a str) -> BoxFuture<'a, Result<Option<String>, ExternalError>> {
+        Box::pin(async move {
+            let addresses = self.lookup(code).await?;
+            if addresses.is_empty() {
+                return Ok(None);
+            }
+            let answer = PostalAnswer { postal_code: code.to_string(), addresses };
+            serde_json::to_string(&answer).map(Some).map_err(|err| ExternalError::Malformed(err.to_string()))
+        })
+    }
 }
 
 pub struct EmbeddedAddress;
@@ -21,6 +34,11 @@ pub struct EmbeddedAddress;
 impl AddressApi for EmbeddedAddress {
     fn lookup<'a>(&'a self, code: &'a str) -> BoxFuture<'a, Result<Vec<PostalAddress>, ExternalError>> {
         Box::pin(async move { Ok(PostalTable::embedded().lookup(code)) })
+    }
+
+    /// Written straight from the table: this is the hot path of the lookup API.
+    fn answer_json<'a>(&'a self, code: &'a str) -> BoxFuture<'a, Result<Option<String>, ExternalError>> {
+        Box::pin(std::future::ready(Ok(PostalTable::embedded().answer_json(code))))
     }
 }
 
@@ -49,5 +67,9 @@ pub type Address = Api<dyn AddressApi>;
 impl Api<dyn AddressApi> {
     pub async fn lookup(&self, code: &str) -> Result<Vec<PostalAddress>, ExternalError> {
         self.guard.call(self.provider.lookup(code)).await
+    }
+
+    pub async fn answer_json(&self, code: &str) -> Result<Option<String>, ExternalError> {
+        self.guard.call(self.provider.answer_json(code)).await
     }
 }

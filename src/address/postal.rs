@@ -12,6 +12,8 @@ use std::ops::Range;
 use std::sync::LazyLock;
 
 use flate2::read::GzDecoder;
+
+use crate::json::push_json_string;
 use serde::{Deserialize, Serialize};
 
 const EMBEDDED: &[u8] = include_bytes!("../../assets/postal/ken_all.tsv.gz");
@@ -201,6 +203,52 @@ impl PostalTable {
         self.range_of(code).map(|index| self.address(index)).collect()
     }
 
+    /// The answer of `GET /api/v1/postal-codes/{code}`: `PostalAnswer` as JSON, byte for byte as
+    /// serde writes it, but straight from the table's text, without building the addresses and
+    /// their nine strings each. `None` if the code is unknown or not 7 ASCII digits.
+    pub fn answer_json(&self, code: &str) -> Option<String> {
+        let range = self.range_of(parse_code(code)?);
+        if range.is_empty() {
+            return None;
+        }
+        let mut out = String::with_capacity(48 + 480 * range.len());
+        out.push_str("{\"postal_code\":\"");
+        out.push_str(code);
+        out.push_str("\",\"addresses\":[");
+        for index in range {
+            if !out.ends_with('[') {
+                out.push(',');
+            }
+            out.push_str("{\"postal_code\":\"");
+            out.push_str(code);
+            out.push('"');
+            let [prefecture, city, town, prefecture_kana, city_kana, town_kana, note] = self.fields(index);
+            let named = [
+                ("prefecture", prefecture),
+                ("city", city),
+                ("town", town),
+                ("prefecture_kana", prefecture_kana),
+                ("city_kana", city_kana),
+                ("town_kana", town_kana),
+            ];
+            for (name, value) in named {
+                out.push_str(",\"");
+                out.push_str(name);
+                out.push_str("\":");
+                push_json_string(&mut out, value);
+            }
+            out.push_str(",\"note\":");
+            if note.is_empty() {
+                out.push_str("null");
+            } else {
+                push_json_string(&mut out, note);
+            }
+            out.push('}');
+        }
+        out.push_str("]}");
+        Some(out)
+    }
+
     /// Number of distinct postal codes.
     pub fn len(&self) -> usize {
         self.distinct_codes
@@ -369,6 +417,24 @@ mod tests {
         let prefectures: std::collections::BTreeSet<String> = table.iter().map(|a| a.prefecture).collect();
         assert_eq!(prefectures.len(), 47);
         assert!(crate::registration::fields::PREFECTURES.iter().all(|p| prefectures.contains(*p)));
+    }
+
+    #[test]
+    fn the_direct_json_answer_is_what_serde_writes_for_every_code() {
+        let table = PostalTable::embedded();
+        let mut checked = 0;
+        for (code, rows) in table.code_ranges() {
+            let code = format!("{code:07}");
+            let addresses = table.lookup(&code);
+            assert_eq!(addresses.len(), rows.len());
+            let expected =
+                serde_json::to_string(&crate::address::api::PostalAnswer { postal_code: code.clone(), addresses }).expect("serialises");
+            assert_eq!(table.answer_json(&code).as_deref(), Some(expected.as_str()), "{code}");
+            checked += 1;
+        }
+        assert_eq!(checked, 120_720);
+        assert_eq!(table.answer_json("0000000"), None);
+        assert_eq!(table.answer_json("150-0002"), None);
     }
 
     #[test]

@@ -42,19 +42,22 @@ pub(crate) async fn lookup(State(state): State<AppState>, Path(raw): Path<String
             "郵便番号は7桁の数字で入力してください（例: 123-4567）。",
         );
     };
-    match state.apis.address.lookup(&code).await {
-        Ok(addresses) if addresses.is_empty() => problem(
+    match state.apis.address.answer_json(&code).await {
+        Ok(None) => problem(
             StatusCode::NOT_FOUND,
             "postal-code-not-found",
             "該当する住所がありません",
             "この郵便番号に該当する住所が見つかりませんでした。郵便番号をご確認のうえ、住所を直接入力してください。",
         ),
-        Ok(addresses) => {
-            let mut response = axum::Json(PostalAnswer { postal_code: code, addresses }).into_response();
-            // The data changes once a month at most.
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
-            response
-        }
+        Ok(Some(json)) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                // The data changes once a month at most.
+                (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
+            ],
+            json,
+        )
+            .into_response(),
         Err(_) => problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "address-lookup-unavailable",

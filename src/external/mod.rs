@@ -7,6 +7,7 @@
 
 pub mod breaker;
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -250,11 +251,37 @@ impl<P: ?Sized + Provider> Api<P> {
 pub struct Guard {
     pub name: ApiName,
     forced: AtomicBool,
+    metrics: OnceLock<GuardMetrics>,
 }
+
+/// The API's metric handles, registered on first use and then reused: a lookup by labels on every
+/// call cost more than the call itself for the embedded providers.
+struct GuardMetrics {
+    /// By outcome: `success`, `timeout`, `circuit_open`, `error`.
+    requests: [metrics::Counter; 4],
+    duration: metrics::Histogram,
+}
+
+const OUTCOMES: [&str; 4] = ["success", "timeout", "circuit_open", "error"];
 
 impl Guard {
     pub fn new(name: ApiName, forced: bool) -> Guard {
-        Guard { name, forced: AtomicBool::new(forced) }
+        Guard { name, forced: AtomicBool::new(forced), metrics: OnceLock::new() }
+    }
+
+    fn metrics(&self) -> &GuardMetrics {
+        self.metrics.get_or_init(|| {
+            let api = self.name.as_str();
+            GuardMetrics {
+                requests: OUTCOMES.map(|outcome| metrics::counter!("nfa_external_api_requests_total", "api" => api, "outcome" => outcome)),
+                duration: metrics::histogram!("nfa_external_api_request_duration_seconds", "api" => api),
+            }
+        })
+    }
+
+    fn count(&self, outcome: &str) {
+        let index = OUTCOMES.iter().position(|known| *known == outcome).unwrap_or(OUTCOMES.len() - 1);
+        self.metrics().requests[index].increment(1);
     }
 
     pub fn forced(&self) -> bool {
@@ -268,7 +295,7 @@ impl Guard {
     /// Runs one logical call (including its retries) and records its outcome and latency.
     pub async fn call<T>(&self, call: impl Future<Output = Result<T, ExternalError>>) -> Result<T, ExternalError> {
         if self.forced() {
-            metrics::counter!("nfa_external_api_requests_total", "api" => self.name.as_str(), "outcome" => "circuit_open").increment(1);
+            self.count(ExternalError::Forced.outcome());
             return Err(ExternalError::Forced);
         }
         let started = Instant::now();
@@ -277,9 +304,8 @@ impl Guard {
             Ok(_) => "success",
             Err(err) => err.outcome(),
         };
-        metrics::counter!("nfa_external_api_requests_total", "api" => self.name.as_str(), "outcome" => outcome).increment(1);
-        metrics::histogram!("nfa_external_api_request_duration_seconds", "api" => self.name.as_str())
-            .record(started.elapsed().as_secs_f64());
+        self.count(outcome);
+        self.metrics().duration.record(started.elapsed().as_secs_f64());
         result
     }
 }

@@ -12,10 +12,14 @@ use axum::response::{Html, IntoResponse, Response};
 struct ErrorPage<'a> {
     title: &'a str,
     message: &'a str,
+    /// Shown so that a person who contacts us can quote it, and an operator can find the
+    /// request's log lines by it (runbook: `{ $.request_id = "…" }`).
+    request_id: Option<String>,
 }
 
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let body = ErrorPage { title, message }.render().unwrap_or_else(|_| title.to_string());
+    let page = ErrorPage { title, message, request_id: crate::http::request_log::current_id() };
+    let body = page.render().unwrap_or_else(|_| title.to_string());
     (status, Html(body)).into_response()
 }
 

@@ -1,20 +1,22 @@
 //! Per-client-IP limits on state-changing requests (a keyed GCRA limiter from `governor`).
 //! Limits are per instance; the edge (WAF) limits across instances.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::future::{Ready, ready};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::{Request, State};
-use axum::http::Method;
-use axum::middleware::Next;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request};
 use axum::response::Response;
+use futures_util::future::Either;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tower::{Layer, Service};
 
-use crate::http::client_ip::client_ip;
+use crate::http::client_ip::client_ip_from;
 use crate::http::error::too_many_requests;
-use crate::startup::AppState;
 
 #[derive(Clone)]
 pub struct RateLimits {
@@ -48,18 +50,67 @@ pub fn network_of(ip: IpAddr) -> String {
     }
 }
 
-pub async fn limit_state_changes(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(request).await;
+/// The layer that refuses a client's state-changing requests (anything but GET, HEAD and
+/// OPTIONS) beyond `RATE_LIMIT_PER_MINUTE` with 429 and `Retry-After`. A tower layer rather than
+/// axum's `from_fn`: reads pass straight through, without a clone of the inner service or a boxed
+/// future per request.
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    limits: RateLimits,
+    trusted_proxy_hops: usize,
+}
+
+impl RateLimitLayer {
+    pub fn new(limits: RateLimits, trusted_proxy_hops: usize) -> Self {
+        RateLimitLayer { limits, trusted_proxy_hops }
     }
-    let ip = client_ip(&request, state.config.trusted_proxy_hops).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    match state.rate_limits.posts.check_key(&ip) {
-        Ok(()) => next.run(request).await,
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            metrics::counter!("nfa_security_rate_limited_total").increment(1);
-            tracing::warn!(category = "SECURITY", event = "rate_limited", client_network = network_of(ip), "SECURITY rate limit exceeded");
-            too_many_requests(wait.as_secs() + 1)
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> RateLimit<S> {
+        RateLimit { inner, settings: self.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct RateLimit<S> {
+    inner: S,
+    settings: RateLimitLayer,
+}
+
+impl<S, B> Service<Request<B>> for RateLimit<S>
+where
+    S: Service<Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, Ready<Result<Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+            return Either::Left(self.inner.call(request));
+        }
+        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let ip = client_ip_from(request.headers(), peer, self.settings.trusted_proxy_hops).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        match self.settings.limits.posts.check_key(&ip) {
+            Ok(()) => Either::Left(self.inner.call(request)),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                metrics::counter!("nfa_security_rate_limited_total").increment(1);
+                tracing::warn!(
+                    category = "SECURITY",
+                    event = "rate_limited",
+                    client_network = network_of(ip),
+                    "SECURITY rate limit exceeded"
+                );
+                Either::Right(ready(Ok(too_many_requests(wait.as_secs() + 1))))
+            }
         }
     }
 }

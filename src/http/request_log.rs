@@ -1,24 +1,47 @@
 //! Gives every request an id (returned as `x-request-id`) and writes one access-log line when it
 //! completes, with `path`, `status` and `latency_ms`. Query strings are never logged: they may
 //! carry personal data.
+//!
+//! The request's id, method and path are kept in a task-local for as long as the request is
+//! served, not in a tracing span: the JSON log layer copies them into every line logged while
+//! serving it, and the error page shows the id. A span per request (allocated in the registry,
+//! entered and left on every poll) cost more than the access-log line itself.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, Method};
-use axum::middleware::Next;
-use axum::response::Response;
-use tracing::Instrument;
+use axum::extract::MatchedPath;
+use axum::http::{HeaderValue, Method, Request, Response};
+use tower::{Layer, Service};
 
-/// The id of the request being served, for handlers that mention it to the person (error pages).
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
+/// What every log line written while serving a request says about it.
+pub struct RequestContext {
+    pub id: String,
+    pub method: &'static str,
+    pub path: String,
+}
+
+tokio::task_local! {
+    static CURRENT: Arc<RequestContext>;
+}
+
+/// Runs `f` with the request being served on this task, if any (none in background jobs and on
+/// the blocking pool).
+pub fn with_current<R>(f: impl FnOnce(&RequestContext) -> R) -> Option<R> {
+    CURRENT.try_with(|request| f(request)).ok()
+}
+
+/// The id of the request being served, for pages that show it to the person (the error page), so
+/// that an operator can find its log lines.
+pub fn current_id() -> Option<String> {
+    with_current(|request| request.id.clone())
+}
 
 /// Accept a caller's id (from the load balancer) only if it is short and plain, so it cannot
 /// inject anything into the logs.
-fn incoming_id(request: &Request) -> Option<String> {
+fn incoming_id<B>(request: &Request<B>) -> Option<String> {
     let value = request.headers().get("x-request-id")?.to_str().ok()?;
     let plain = !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     plain.then(|| value.to_string())
@@ -50,27 +73,9 @@ fn http_metrics(route: &str, method: &'static str, status_class: &'static str) -
     handles
 }
 
-pub async fn trace_requests(mut request: Request, next: Next) -> Response {
-    let id = incoming_id(&request).unwrap_or_else(|| crate::crypto::random_token(12));
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    // The route template, not the raw path, keeps the metric's label set bounded.
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = id.as_str(), method = method.as_str(), path = path.as_str());
-    let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
-    let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
-    let status = response.status().as_u16();
-    let status_class = match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    // Static strings where the value set is fixed: no allocation per request for these labels.
-    let method_label: &'static str = match method {
+/// Static strings where the value set is fixed: no allocation per request for these labels.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
         Method::GET => "GET",
         Method::POST => "POST",
         Method::PUT => "PUT",
@@ -79,23 +84,97 @@ pub async fn trace_requests(mut request: Request, next: Next) -> Response {
         Method::DELETE => "DELETE",
         Method::PATCH => "PATCH",
         _ => "other",
-    };
-    let (requests, duration) = http_metrics(route.as_ref().map_or("unmatched", MatchedPath::as_str), method_label, status_class);
-    requests.increment(1);
-    duration.record(latency_ms / 1000.0);
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::error!(event = "request_failed", status, latency_ms, "request failed");
-        } else {
-            if matches!(status, 400 | 413 | 414 | 431) {
-                // Bodies over the limit, bad encodings: a client sending what no form sends.
-                tracing::warn!(category = "SECURITY", event = "malformed_request", status, "SECURITY malformed request");
-            }
-            tracing::info!(event = "request_completed", status, latency_ms, "request completed");
-        }
-    });
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
     }
-    response
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// The outermost layer of every route: the request id, the task-local context, the access-log
+/// line and the HTTP metrics. A tower layer rather than axum's `from_fn`, which clones the inner
+/// service stack and boxes two futures per request.
+#[derive(Clone, Copy, Default)]
+pub struct TraceLayer;
+
+impl<S> Layer<S> for TraceLayer {
+    type Service = Trace<S>;
+
+    fn layer(&self, inner: S) -> Trace<S> {
+        Trace { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct Trace<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Trace<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = crate::external::BoxFuture<'static, Result<Response<ResBody>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let context = Arc::new(RequestContext {
+            id: incoming_id(&request).unwrap_or_else(|| crate::crypto::random_token(12)),
+            method: method_label(request.method()),
+            path: request.uri().path().to_string(),
+        });
+        // The route template, not the raw path, keeps the metric's label set bounded.
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let started = Instant::now();
+        // Inner layers may log before their future is first polled (the rate limit does).
+        let serving = CURRENT.sync_scope(context.clone(), || self.inner.call(request));
+        Box::pin(async move {
+            let mut response = CURRENT.scope(context.clone(), serving).await?;
+            let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+            let status = response.status().as_u16();
+            let (requests, duration) =
+                http_metrics(route.as_ref().map_or("unmatched", MatchedPath::as_str), context.method, status_class(status));
+            requests.increment(1);
+            duration.record(latency_ms / 1000.0);
+            log_completed(&context, status, latency_ms);
+            if let Ok(value) = HeaderValue::from_str(&context.id) {
+                response.headers_mut().insert("x-request-id", value);
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// The access-log line (outside the task-local scope, so the request's fields are given here).
+fn log_completed(context: &RequestContext, status: u16, latency_ms: f64) {
+    let (request_id, method, path) = (context.id.as_str(), context.method, context.path.as_str());
+    if status >= 500 {
+        tracing::error!(request_id, method, path, event = "request_failed", status, latency_ms, "request failed");
+    } else {
+        if matches!(status, 400 | 413 | 414 | 431) {
+            // Bodies over the limit, bad encodings: a client sending what no form sends.
+            tracing::warn!(
+                request_id,
+                method,
+                path,
+                category = "SECURITY",
+                event = "malformed_request",
+                status,
+                "SECURITY malformed request"
+            );
+        }
+        tracing::info!(request_id, method, path, event = "request_completed", status, latency_ms, "request completed");
+    }
 }

@@ -1,18 +1,15 @@
 //! Strict headers on every response. Scripts and styles come only from our own `/static/`, so the
 //! CSP needs no `unsafe-inline`.
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::Next;
-use axum::response::Response;
-
-use crate::startup::AppState;
+use axum::http::{HeaderName, HeaderValue, Response, header};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-pub async fn add_security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+/// Adds the headers to a response; `hsts` when the service is reached over HTTPS. Applied to every
+/// response by `tower::util::MapResponseLayer` (see `startup::router`), which, unlike axum's
+/// `from_fn`, does not clone the inner service and box a future per request.
+pub fn add_security_headers<B>(mut response: Response<B>, hsts: bool) -> Response<B> {
     let headers = response.headers_mut();
     let fixed: [(HeaderName, &'static str); 5] = [
         (header::CONTENT_SECURITY_POLICY, CSP),
@@ -24,7 +21,7 @@ pub async fn add_security_headers(State(state): State<AppState>, request: Reques
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    if state.config.secure_cookies() {
+    if hsts {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     }
     let is_html = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));

@@ -229,6 +229,11 @@ pub fn today_in_japan() -> Date {
 
 /// 郵便番号: 7 digits, written with or without the hyphen, in 全角 or 半角. Stored as 7 digits.
 pub fn postal_code(raw: &str) -> Rule<String> {
+    if raw.len() == 7 && raw.bytes().all(|b| b.is_ascii_digit()) {
+        // Already in the stored form (the form's script and API clients send this): nothing to
+        // normalise, and the lookup API skips the Unicode normalisation.
+        return Ok(raw.to_string());
+    }
     let value = normalize_text(raw);
     required(&value, "郵便番号")?;
     let digits: String = value.chars().filter(|c| !is_dash(*c) && *c != ' ' && *c != '〒').collect();

@@ -44,6 +44,17 @@ on_both_backends! {
         assert!(missing.text().await.expect("body").contains("ページが見つかりません"));
     }
 
+    async fn the_internal_error_page_shows_the_request_id_an_operator_can_search_for(app) {
+        // Take the flow table away underneath the running service: the next form page fails.
+        normal_form_app::with_pool!(&app.db, |pool| sqlx::query("ALTER TABLE user_sessions RENAME TO user_sessions_gone").execute(pool).await.map(drop)).expect("rename");
+        let response = app.get("/register/customer").await;
+        assert_eq!(response.status(), 500);
+        let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).expect("x-request-id").to_string();
+        let html = response.text().await.expect("body");
+        assert!(html.contains(&format!("お問い合わせ番号: <code>{request_id}</code>")), "{html}");
+        assert!(!html.contains("user_sessions"), "no SQL on the page");
+    }
+
     async fn bodies_over_64_kib_are_refused_with_413(app) {
         let big = "a".repeat(70 * 1024);
         let response = app.client.post(app.url("/register/customer"))

@@ -125,6 +125,48 @@ fn request_logs_are_json_lines_with_the_request_id() {
     assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
 }
 
+/// One request on its own connection: (status line, x-request-id).
+fn send(address: &str, request: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let id = response.lines().find_map(|l| l.strip_prefix("x-request-id: ")).expect("x-request-id header").trim().to_string();
+    (response.lines().next().unwrap_or_default().to_string(), id)
+}
+
+fn line_with(lines: &mpsc::Receiver<String>, needle: &str) -> serde_json::Value {
+    loop {
+        let line = lines.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|_| panic!("a log line with {needle}"));
+        if line.contains(needle) {
+            return serde_json::from_str(&line).expect("JSON");
+        }
+    }
+}
+
+#[test]
+fn security_events_carry_the_id_and_path_of_their_request() {
+    let (mut child, address, lines, _dir) = serve(&[("RATE_LIMIT_PER_MINUTE", "1")]);
+    let post = format!(
+        "POST /register/customer HTTP/1.1\r\nHost: {address}\r\nOrigin: http://{address}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=b"
+    );
+    // Logged by the handler while it runs: a POST without the form's token.
+    let (status, csrf_id) = send(&address, &post);
+    assert!(status.contains(" 403 "), "{status}");
+    let csrf = line_with(&lines, "\"csrf_failure\"");
+    assert_eq!((csrf["request_id"].as_str(), csrf["path"].as_str()), (Some(csrf_id.as_str()), Some("/register/customer")));
+    assert_eq!(csrf["method"], "POST");
+    // Logged by the rate limit before any handler runs.
+    let (status, limited_id) = send(&address, &post);
+    assert!(status.contains(" 429 "), "{status}");
+    let limited = line_with(&lines, "\"rate_limited\"");
+    assert_eq!((limited["request_id"].as_str(), limited["path"].as_str()), (Some(limited_id.as_str()), Some("/register/customer")));
+    assert_eq!(limited["category"], "SECURITY");
+    assert_ne!(csrf_id, limited_id);
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+}
+
 #[test]
 fn sigterm_lets_a_slow_request_finish_then_exits_0() {
     let (mut child, address, lines, _dir) = serve(&[]);
