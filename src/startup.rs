@@ -207,8 +207,10 @@ async fn retry_migrations(db: Db) {
 async fn housekeeping(state: AppState) {
     let mut minute = tokio::time::interval(Duration::from_secs(60));
     let mut recheck = tokio::time::interval(state.config.external.region_recheck_interval);
+    let mut metrics_upkeep = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
+            _ = metrics_upkeep.tick() => crate::metrics::run_upkeep(),
             _ = minute.tick() => {
                 state.rate_limits.forget_idle_clients();
                 if let Err(err) = crate::admin::session::purge_expired(&state.db).await {
