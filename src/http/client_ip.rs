@@ -3,13 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::ConnectInfo;
 use axum::http::HeaderMap;
-
-pub fn client_ip(request: &Request, trusted_hops: usize) -> Option<IpAddr> {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    client_ip_from(request.headers(), peer, trusted_hops)
-}
 
 /// The client's address as an extractor (unspecified when the server was not started with
 /// connect info, as in `oneshot` tests).
@@ -29,7 +24,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
 #[derive(Clone, Copy)]
 pub struct TrustedProxyHops(pub usize);
 
-/// The same, from a handler's headers and `ConnectInfo`.
+/// The client's address from a request's headers and its `ConnectInfo` peer.
 pub fn client_ip_from(headers: &HeaderMap, peer: Option<SocketAddr>, trusted_hops: usize) -> Option<IpAddr> {
     let peer = peer.map(|p| p.ip());
     if trusted_hops == 0 {
@@ -50,24 +45,29 @@ pub fn client_ip_from(headers: &HeaderMap, peer: Option<SocketAddr>, trusted_hop
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::body::Body;
 
-    fn request(xff: &str) -> Request {
-        let mut request = Request::builder().header("x-forwarded-for", xff).body(Body::empty()).expect("request");
-        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))));
-        request
+    const PEER: Option<SocketAddr> = Some(SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)), 4000));
+
+    fn forwarded_for(xff: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", xff.parse().expect("header value"));
+        headers
+    }
+
+    fn client_ip(headers: &HeaderMap, trusted_hops: usize) -> Option<IpAddr> {
+        client_ip_from(headers, PEER, trusted_hops)
     }
 
     #[test]
     fn ignores_forwarded_for_unless_proxies_are_trusted() {
-        assert_eq!(client_ip(&request("1.2.3.4"), 0), Some(IpAddr::from([10, 0, 0, 1])));
+        assert_eq!(client_ip(&forwarded_for("1.2.3.4"), 0), Some(IpAddr::from([10, 0, 0, 1])));
     }
 
     #[test]
     fn takes_the_address_seen_by_the_outermost_trusted_proxy() {
-        let spoofed = request("6.6.6.6, 1.2.3.4");
+        let spoofed = forwarded_for("6.6.6.6, 1.2.3.4");
         assert_eq!(client_ip(&spoofed, 1), Some(IpAddr::from([1, 2, 3, 4])));
         assert_eq!(client_ip(&spoofed, 2), Some(IpAddr::from([6, 6, 6, 6])));
-        assert_eq!(client_ip(&request("garbage"), 1), Some(IpAddr::from([10, 0, 0, 1])));
+        assert_eq!(client_ip(&forwarded_for("garbage"), 1), Some(IpAddr::from([10, 0, 0, 1])));
     }
 }
