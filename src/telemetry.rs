@@ -105,7 +105,7 @@ impl Visit for JsonWriter<'_> {
 struct LineBuffer {
     line: String,
     /// On a runtime worker that has parked at least once: INFO lines wait here until the worker
-    /// parks again (runs out of work), the batch nears `BATCH_BYTES`, or the first waiting line is
+    /// parks again (runs out of work), the batch nears `BATCH_BYTES`, or a new line finds the first one
     /// `BATCH_MICROS` old. Elsewhere (the blocking pool, the main thread), every line is written
     /// at once.
     batching: bool,
