@@ -15,7 +15,6 @@ use time::macros::format_description;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
@@ -177,10 +176,7 @@ fn push_timestamp(buffer: &mut LineBuffer, now: std::time::Duration) {
     buffer.line.push('Z');
 }
 
-impl<S> Layer<S> for JsonLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
+impl<S: Subscriber> Layer<S> for JsonLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         LINE.with(|buffer| {
             let Ok(mut buffer) = buffer.try_borrow_mut() else { return };

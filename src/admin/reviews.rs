@@ -743,66 +743,62 @@ pub async fn apply_decision(
         .bind(user_id)
         .fetch_one(&mut *tx)
         .await?;
+        // The status the review settles, and the only states it may be settled from: a second
+        // path (the automatic region re-check, say) may have moved it meanwhile.
+        let (inventory, approve) = (kind == "inventory", decision == Decision::Approve);
+        let (field, before, after, update) = if inventory {
+            (
+                "inventory_status",
+                subject.inventory_status.clone(),
+                if approve { "confirmed" } else { "rejected" },
+                "UPDATE users SET inventory_status = $1 WHERE id = $2 AND inventory_status = 'needs_check'",
+            )
+        } else {
+            (
+                "region_status",
+                subject.region_status.clone(),
+                if approve { "approved" } else { "rejected" },
+                "UPDATE users SET region_status = $1 WHERE id = $2 AND region_status IN ('ineligible', 'unchecked')",
+            )
+        };
+        let moved = sqlx::query(update).bind(after).bind(user_id).execute(&mut *tx).await?.rows_affected();
+        if moved == 0 {
+            tx.rollback().await?;
+            return Ok(Err(Refusal::StateChanged));
+        }
         let mut stock_before: Option<i64> = None;
         let mut stock_after: Option<i64> = None;
         let mut reserved_by: Option<&str> = None;
-        let (field, before, after) = if kind == "inventory" {
-            let after = if decision == Decision::Approve { "confirmed" } else { "rejected" };
-            let moved = sqlx::query("UPDATE users SET inventory_status = $1 WHERE id = $2 AND inventory_status = 'needs_check'")
-                .bind(after)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if moved == 0 {
-                tx.rollback().await?;
-                return Ok(Err(Refusal::StateChanged));
-            }
-            if decision == Decision::Approve {
-                let reservation = if embedded_inventory {
-                    Ok(Reservation::InDatabase)
-                } else {
-                    // Keyed by the 受付番号, like the submit's, so a retry cannot reserve twice.
-                    state.apis.inventory.reserve(&subject.plan_id, &subject.registration_number).await
-                };
-                match reservation {
-                    Ok(Reservation::InDatabase) => {
-                        // The submit's own reservation statement.
-                        let Some(left) = crate::reserve_stock!(&mut *tx, &subject.plan_id, now).await? else {
-                            tx.rollback().await?;
-                            return Ok(Err(Refusal::OutOfStock));
-                        };
-                        stock_before = Some(left + 1);
-                        stock_after = Some(left);
-                        reserved_by = Some("embedded");
-                    }
-                    Ok(Reservation::Reserved) => reserved_by = Some("InventoryAPI"),
-                    Ok(Reservation::OutOfStock) => {
+        if inventory && approve {
+            let reservation = if embedded_inventory {
+                Ok(Reservation::InDatabase)
+            } else {
+                // Keyed by the 受付番号, like the submit's, so a retry cannot reserve twice.
+                state.apis.inventory.reserve(&subject.plan_id, &subject.registration_number).await
+            };
+            match reservation {
+                Ok(Reservation::InDatabase) => {
+                    // The submit's own reservation statement.
+                    let Some(left) = crate::reserve_stock!(&mut *tx, &subject.plan_id, now).await? else {
                         tx.rollback().await?;
                         return Ok(Err(Refusal::OutOfStock));
-                    }
-                    Err(err) => {
-                        tracing::warn!(event = "review_reservation_failed", review_id, error = %err, "InventoryAPI reservation failed");
-                        tx.rollback().await?;
-                        return Ok(Err(Refusal::InventoryUnavailable));
-                    }
+                    };
+                    stock_before = Some(left + 1);
+                    stock_after = Some(left);
+                    reserved_by = Some("embedded");
+                }
+                Ok(Reservation::Reserved) => reserved_by = Some("InventoryAPI"),
+                Ok(Reservation::OutOfStock) => {
+                    tx.rollback().await?;
+                    return Ok(Err(Refusal::OutOfStock));
+                }
+                Err(err) => {
+                    tracing::warn!(event = "review_reservation_failed", review_id, error = %err, "InventoryAPI reservation failed");
+                    tx.rollback().await?;
+                    return Ok(Err(Refusal::InventoryUnavailable));
                 }
             }
-            ("inventory_status", subject.inventory_status.clone(), after)
-        } else {
-            let after = if decision == Decision::Approve { "approved" } else { "rejected" };
-            let moved = sqlx::query("UPDATE users SET region_status = $1 WHERE id = $2 AND region_status IN ('ineligible', 'unchecked')")
-                .bind(after)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if moved == 0 {
-                tx.rollback().await?;
-                return Ok(Err(Refusal::StateChanged));
-            }
-            ("region_status", subject.region_status.clone(), after)
-        };
+        }
         let plan = plan_name(state, &subject.plan_id);
         let message = result_mail(&subject, &plan, &kind, decision)?;
         insert_outbox!(&mut *tx, message, now).await?;
