@@ -7,6 +7,7 @@
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
@@ -55,6 +56,12 @@ impl DbError {
     }
 }
 
+/// A PostgreSQL connection idle for this long is pinged before it is handed out, so one the
+/// server closed meanwhile (a restart, a failover, `pg_terminate_backend`) is replaced instead of
+/// failing a request. sqlx's default pings before every acquire: one more round trip for every
+/// one-statement query (docs/DECISIONS.md).
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 pub struct PoolSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
@@ -87,7 +94,10 @@ impl Db {
             if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(DbError::Folder)?;
             }
+            // A SQLite connection is a file handle nothing else can close: sqlx's ping before each
+            // acquire would only add a round trip to the connection's worker thread.
             let pool = SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(settings.max_connections)
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_lazy_with(options);
@@ -99,6 +109,15 @@ impl Db {
                 .application_name("normal-form-app")
                 .options([("statement_timeout", statement_timeout.as_str())]);
             let pool = PgPoolOptions::new()
+                .test_before_acquire(false)
+                .before_acquire(|connection, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_AFTER_IDLE {
+                            connection.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .max_connections(settings.max_connections)
                 .acquire_timeout(settings.acquire_timeout)
                 .idle_timeout(Duration::from_secs(300))

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+use sqlx::{Connection as _, PgConnection};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
@@ -89,6 +90,38 @@ async fn postgres_connections_name_the_application_and_limit_statements() {
     .expect("session settings");
     assert_eq!(name, "normal-form-app", "the runbook's pg_stat_activity checks look for it");
     assert_eq!(timeout, "10s");
+}
+
+/// The pool pings only connections idle for a while (`PING_AFTER_IDLE`), not every one it hands
+/// out. A connection PostgreSQL closed while it sat idle — `pg_terminate_backend`, as the runbook
+/// does to stuck sessions, a restart or a failover — must still be replaced before a request uses
+/// it, not answer that request with a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_closed_while_idle_are_replaced_before_a_request_uses_them() {
+    let app = crate::helpers::spawn_app_with(Backend::Postgres, &[("DB_MAX_CONNECTIONS", "4")]).await;
+    // Fill the pool: concurrent first visits each take a connection (each starts a flow).
+    let visits = (0..8).map(|_| async { app.client.get(app.url("/register/customer")).send().await.expect("get").status() });
+    assert!(futures_util::future::join_all(visits).await.iter().all(|s| *s == 200));
+    let open = normal_form_app::with_pool!(&app.db, |pool| pool.size());
+    assert!(open >= 2, "the pool holds {open} connections");
+
+    let mut admin = PgConnection::connect(&app.database_url).await.expect("admin connection");
+    let terminated: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'normal-form-app') AS t",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .expect("terminate");
+    assert!(terminated >= 2, "terminated {terminated} of the app's connections");
+    tokio::time::sleep(normal_form_app::db::PING_AFTER_IDLE + Duration::from_millis(300)).await;
+
+    for _ in 0..8 {
+        let response = app.client.get(app.url("/register/customer")).send().await.expect("get");
+        assert_eq!(response.status(), 200, "a request after the connections were closed");
+    }
+    let (status, body, _) = timed_health(&app).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

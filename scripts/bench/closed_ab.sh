@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Issue 3, for comparing two builds or settings: one closed loop (16 users, SECS seconds) against a
+# fresh PostgreSQL database, with the CPU time of the server, of PostgreSQL (all its processes) and
+# of the load generator divided by the registrations done. CPU per registration is steadier than
+# registrations/s on a machine whose speed drifts; alternate the variants round by round.
+#
+#   cargo build --release --examples --bins
+#   for r in 1 2 3; do
+#     LABEL=a BIN=/path/to/old/normal-form-app bash scripts/bench/closed_ab.sh
+#     LABEL=b bash scripts/bench/closed_ab.sh
+#   done
+#
+# EXTRA="NAME=value ..." adds environment variables for the server.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-$PWD/target/release/normal-form-app}
+LOADGEN=$PWD/target/release/examples/loadgen
+SECS=${SECS:-20}
+PORT=${PORT:-18490}
+PGURL=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+DB=nfa_bench_ab_$$
+OUT=$(mktemp -d)
+psql -q "$PGURL/postgres" -c "CREATE DATABASE $DB"
+# shellcheck disable=SC2086
+env ${EXTRA:-} DATABASE_URL="$PGURL/$DB" LISTEN_ADDR="127.0.0.1:$PORT" DATA_DIR="$OUT" LOG_FORMAT=json \
+    RATE_LIMIT_PER_MINUTE=100000000 DB_MAX_CONNECTIONS=20 "$BIN" serve >"$OUT/app.log" 2>&1 &
+PID=$!
+cleanup() {
+    kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+    rm -rf "$OUT"
+}
+trap cleanup EXIT
+for _ in $(seq 1 120); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health/live" 2>/dev/null && break; sleep 0.5; done
+psql -q "$PGURL/$DB" -c "UPDATE plan_stock SET stock = 1000000000"
+
+ticks() { # PID... -> user + system clock ticks of those processes
+    local total=0 p
+    for p in "$@"; do
+        [[ -r /proc/$p/stat ]] && total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+# shellcheck disable=SC2046
+S0=$(ticks "$PID") P0=$(ticks $(pgrep -u postgres))
+/usr/bin/time -f "%U %S" -o "$OUT/loadgen.time" "$LOADGEN" --base-url "http://127.0.0.1:$PORT" --concurrency 16 \
+    --duration "$SECS" --json-file "$OUT/closed.json" >/dev/null
+# shellcheck disable=SC2046
+S1=$(ticks "$PID") P1=$(ticks $(pgrep -u postgres))
+python3 - "$OUT/closed.json" "$((S1 - S0))" "$((P1 - P0))" "$(cat "$OUT/loadgen.time")" "$(getconf CLK_TCK)" "${LABEL:-}" <<'PY'
+import json, sys
+closed = json.load(open(sys.argv[1]))
+server, postgres, hz = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[5])
+loadgen = sum(float(x) for x in sys.argv[4].split())
+done = closed["completed"]
+per = lambda seconds: round(seconds * 1000 / max(done, 1), 2)
+print(json.dumps({"label": sys.argv[6], "registrations_per_s": closed["registrations_per_s"], "completed": done,
+                  "errors": closed["errors"], "server_ms": per(server / hz), "postgres_ms": per(postgres / hz),
+                  "loadgen_ms": per(loadgen)}))
+PY
