@@ -108,7 +108,7 @@ async fn postgres_connections_closed_while_idle_are_replaced_before_a_request_us
     let mut admin = PgConnection::connect(&app.database_url).await.expect("admin connection");
     let terminated: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND application_name = 'normal-form-app') AS t",
+         WHERE datname = current_database() AND application_name = 'normal-form-app' AND pid <> pg_backend_pid()) AS t",
     )
     .fetch_one(&mut admin)
     .await
