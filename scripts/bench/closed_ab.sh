@@ -10,11 +10,11 @@
 #     LABEL=b bash scripts/bench/closed_ab.sh
 #   done
 #
-# EXTRA="NAME=value ..." adds environment variables for the server.
+# EXTRA="NAME=value ..." adds environment variables for the server; LOADGEN= another load generator.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-$PWD/target/release/normal-form-app}
-LOADGEN=$PWD/target/release/examples/loadgen
+LOADGEN=${LOADGEN:-$PWD/target/release/examples/loadgen}
 SECS=${SECS:-20}
 PORT=${PORT:-18490}
 PGURL=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
