@@ -1,5 +1,7 @@
 //! The command line: `serve` and `migrate`.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
@@ -131,8 +133,12 @@ pub enum PostalCommand {
     },
 }
 
-async fn ops(command: OpsCommand, config: &Config) -> anyhow::Result<()> {
+/// `ExitCode::FAILURE` when `ops daily` found something that needs a person. Returned, not
+/// `process::exit`: the runtime must stop normally so that its workers write the log lines they
+/// still hold (telemetry batches them).
+async fn ops(command: OpsCommand, config: &Config) -> anyhow::Result<ExitCode> {
     let db = Db::connect(&config.database_url, &PoolSettings::from(config))?;
+    let mut outcome = ExitCode::SUCCESS;
     match command {
         OpsCommand::Daily { url, prometheus_url, backup_dir, json } => {
             let options =
@@ -144,7 +150,7 @@ async fn ops(command: OpsCommand, config: &Config) -> anyhow::Result<()> {
                 crate::ops::daily::print(&checks);
             }
             if checks.iter().any(|c| !c.ok) {
-                std::process::exit(1);
+                outcome = ExitCode::FAILURE;
             }
         }
         OpsCommand::Stats { days, json } => {
@@ -170,11 +176,11 @@ async fn ops(command: OpsCommand, config: &Config) -> anyhow::Result<()> {
         }
     }
     db.close().await;
-    Ok(())
+    Ok(outcome)
 }
 
 /// Runs a parsed command. Errors in configuration exit with code 2, anything else with 1.
-pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     crate::telemetry::init(config.log_format);
     match cli.command {
         Command::Serve => {
@@ -240,5 +246,5 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             crate::address::run_import_cli(&file, &out)?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -41,7 +41,7 @@ async fn async_main() -> ExitCode {
         }
     };
     match run(cli, config).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

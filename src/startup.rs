@@ -68,7 +68,7 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-                .layer(rate_limit::RateLimitLayer::new(state.rate_limits.clone(), state.config.trusted_proxy_hops)),
+                .layer(rate_limit::RateLimitLayer::new(state.rate_limits.clone())),
         )
         .with_state(state)
 }

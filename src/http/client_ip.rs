@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
-use axum::http::HeaderMap;
+use axum::http::{Extensions, HeaderMap};
 
 /// The client's address as an extractor (unspecified when the server was not started with
 /// connect info, as in `oneshot` tests).
@@ -14,13 +14,20 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let hops = parts.extensions.get::<TrustedProxyHops>().map_or(0, |h| h.0);
-        Ok(ClientIp(client_ip_from(&parts.headers, peer, hops).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))))
+        Ok(ClientIp(client_ip(&parts.headers, &parts.extensions)))
     }
 }
 
-/// How many reverse proxies to trust, put into each request's extensions by the router.
+/// The client's address from a request's headers and extensions: its `ConnectInfo` peer and the
+/// `TrustedProxyHops` the router puts there (unspecified without connect info).
+pub fn client_ip(headers: &HeaderMap, extensions: &Extensions) -> IpAddr {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let hops = extensions.get::<TrustedProxyHops>().map_or(0, |h| h.0);
+    client_ip_from(headers, peer, hops).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// How many reverse proxies to trust, put into each request's extensions by the router (outside
+/// every other layer, so the rate limit finds it too).
 #[derive(Clone, Copy)]
 pub struct TrustedProxyHops(pub usize);
 

@@ -2,12 +2,11 @@
 //! Limits are per instance; the edge (WAF) limits across instances.
 
 use std::future::{Ready, ready};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::extract::ConnectInfo;
 use axum::http::{Method, Request};
 use axum::response::Response;
 use futures_util::future::Either;
@@ -15,7 +14,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tower::{Layer, Service};
 
-use crate::http::client_ip::client_ip_from;
+use crate::http::client_ip::client_ip;
 use crate::http::error::too_many_requests;
 
 #[derive(Clone)]
@@ -57,12 +56,11 @@ pub fn network_of(ip: IpAddr) -> String {
 #[derive(Clone)]
 pub struct RateLimitLayer {
     limits: RateLimits,
-    trusted_proxy_hops: usize,
 }
 
 impl RateLimitLayer {
-    pub fn new(limits: RateLimits, trusted_proxy_hops: usize) -> Self {
-        RateLimitLayer { limits, trusted_proxy_hops }
+    pub fn new(limits: RateLimits) -> Self {
+        RateLimitLayer { limits }
     }
 }
 
@@ -70,14 +68,14 @@ impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
 
     fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit { inner, settings: self.clone() }
+        RateLimit { inner, limits: self.limits.clone() }
     }
 }
 
 #[derive(Clone)]
 pub struct RateLimit<S> {
     inner: S,
-    settings: RateLimitLayer,
+    limits: RateLimits,
 }
 
 impl<S, B> Service<Request<B>> for RateLimit<S>
@@ -96,9 +94,8 @@ where
         if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
             return Either::Left(self.inner.call(request));
         }
-        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let ip = client_ip_from(request.headers(), peer, self.settings.trusted_proxy_hops).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        match self.settings.limits.posts.check_key(&ip) {
+        let ip = client_ip(request.headers(), request.extensions());
+        match self.limits.posts.check_key(&ip) {
             Ok(()) => Either::Left(self.inner.call(request)),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());

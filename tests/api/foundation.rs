@@ -154,6 +154,24 @@ async fn posts_over_the_rate_limit_get_429_with_retry_after() {
     assert_eq!(app.get("/register/customer").await.status(), 200);
 }
 
+/// Behind a trusted load balancer, the limit counts per client (the address the balancer saw, from
+/// `X-Forwarded-For`), not per balancer: one busy client does not block the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_rate_limit_counts_each_forwarded_client() {
+    let app = spawn_app_with(Backend::Sqlite, &[("RATE_LIMIT_PER_MINUTE", "2"), ("TRUSTED_PROXY_HOPS", "1")]).await;
+    let post_from = |client: &'static str| {
+        app.client.post(app.url("/register/customer")).header("x-forwarded-for", client).form(&[("family_name", "山田")]).send()
+    };
+    let mut busy = Vec::new();
+    for _ in 0..3 {
+        busy.push(post_from("203.0.113.7").await.expect("post").status());
+    }
+    assert_eq!(busy, [403, 403, 429], "under the limit: handled (no CSRF token); then refused");
+    assert_eq!(post_from("198.51.100.20").await.expect("post").status(), 403, "another client is not limited");
+    // Left of the trusted entry, the address is the client's own claim: it changes nothing.
+    assert_eq!(post_from("198.51.100.99, 203.0.113.7").await.expect("post").status(), 429);
+}
+
 /// A TCP proxy in front of PostgreSQL that the test can switch off (connections refused and cut)
 /// or make hang (accepts, never answers), as if the database died or froze.
 struct DatabaseProxy {
