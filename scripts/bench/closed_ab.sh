@@ -13,6 +13,8 @@
 # EXTRA="NAME=value ..." adds environment variables for the server; LOADGEN= another load generator.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/bench/lib.sh
+source scripts/bench/lib.sh
 BIN=${BIN:-$PWD/target/release/normal-form-app}
 LOADGEN=${LOADGEN:-$PWD/target/release/examples/loadgen}
 SECS=${SECS:-20}
@@ -21,32 +23,23 @@ PGURL=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=nfa_bench_ab_$$
 OUT=$(mktemp -d)
 psql -q "$PGURL/postgres" -c "CREATE DATABASE $DB"
-# shellcheck disable=SC2086
-env ${EXTRA:-} DATABASE_URL="$PGURL/$DB" LISTEN_ADDR="127.0.0.1:$PORT" DATA_DIR="$OUT" LOG_FORMAT=json \
-    RATE_LIMIT_PER_MINUTE=100000000 DB_MAX_CONNECTIONS=20 "$BIN" serve >"$OUT/app.log" 2>&1 &
-PID=$!
 cleanup() {
-    kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    kill "${SERVER_PID:-}" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
     psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
     rm -rf "$OUT"
 }
 trap cleanup EXIT
-for _ in $(seq 1 120); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health/live" 2>/dev/null && break; sleep 0.5; done
+# shellcheck disable=SC2086
+start_server "$BIN" "$PGURL/$DB" "$PORT" "$OUT" "$OUT/app.log" ${EXTRA:-}
+PID=$SERVER_PID
 psql -q "$PGURL/$DB" -c "UPDATE plan_stock SET stock = 1000000000"
 
-ticks() { # PID... -> user + system clock ticks of those processes
-    local total=0 p
-    for p in "$@"; do
-        [[ -r /proc/$p/stat ]] && total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$total"
-}
 # shellcheck disable=SC2046
-S0=$(ticks "$PID") P0=$(ticks $(pgrep -u postgres))
+S0=$(proc_ticks "$PID") P0=$(proc_ticks $(pgrep -u postgres))
 /usr/bin/time -f "%U %S" -o "$OUT/loadgen.time" "$LOADGEN" --base-url "http://127.0.0.1:$PORT" --concurrency 16 \
     --duration "$SECS" --json-file "$OUT/closed.json" >/dev/null
 # shellcheck disable=SC2046
-S1=$(ticks "$PID") P1=$(ticks $(pgrep -u postgres))
+S1=$(proc_ticks "$PID") P1=$(proc_ticks $(pgrep -u postgres))
 python3 - "$OUT/closed.json" "$((S1 - S0))" "$((P1 - P0))" "$(cat "$OUT/loadgen.time")" "$(getconf CLK_TCK)" "${LABEL:-}" <<'PY'
 import json, sys
 closed = json.load(open(sys.argv[1]))

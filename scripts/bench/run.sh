@@ -16,6 +16,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
+# shellcheck source=scripts/bench/lib.sh
+source scripts/bench/lib.sh
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 APP_PORT=${APP_PORT:-18480}
 NGINX_PORT=18481 # fixed in scripts/bench/nginx.conf
@@ -74,32 +76,13 @@ section() { printf '\n=== %s ===  (load average: %s)\n' "$1" "$(cut -d' ' -f1-3 
 start_app() {
     local name=$1
     shift
-    mkdir -p "$OUT/data-$name"
-    env DATABASE_URL="$DB_URL" LISTEN_ADDR="127.0.0.1:$APP_PORT" DATA_DIR="$OUT/data-$name" LOG_FORMAT=json \
-        RATE_LIMIT_PER_MINUTE=100000000 DB_MAX_CONNECTIONS=20 "$@" \
-        "$SERVER" serve >"$OUT/app-$name.log" 2>&1 &
-    APP_PID=$!
-    for _ in $(seq 1 120); do
-        if curl -fsS -o /dev/null "$BASE/health/live" 2>/dev/null; then
-            echo "app ($name) up, pid $APP_PID"
-            return 0
-        fi
-        kill -0 "$APP_PID" 2>/dev/null || { tail -20 "$OUT/app-$name.log"; exit 1; }
-        sleep 0.5
-    done
-    echo "app ($name) did not come up" >&2
-    exit 1
+    start_server "$SERVER" "$DB_URL" "$APP_PORT" "$OUT/data-$name" "$OUT/app-$name.log" "$@" || exit 1
+    APP_PID=$SERVER_PID
+    echo "app ($name) up, pid $APP_PID"
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # cpu_snapshot: machine busy and steal ticks, the server's and all PostgreSQL processes' ticks.
-proc_ticks() {
-    local total=0 p
-    for p in "$@"; do
-        if [[ -r /proc/$p/stat ]]; then total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); fi
-    done
-    echo "$total"
-}
 cpu_snapshot() {
     # shellcheck disable=SC2046
     awk '/^cpu / {printf "busy=%d steal=%d ", $2+$3+$4+$7+$8, $9}' /proc/stat
