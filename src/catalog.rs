@@ -50,6 +50,11 @@ impl Catalog {
         Catalog::parse(EMBEDDED).context("the embedded catalog.toml")
     }
 
+    /// The catalogue at `CATALOG_PATH` when set, otherwise the embedded one.
+    pub fn configured(path: Option<&Path>) -> anyhow::Result<Catalog> {
+        path.map_or_else(Catalog::embedded, Catalog::load)
+    }
+
     pub fn load(path: &Path) -> anyhow::Result<Catalog> {
         let text = std::fs::read_to_string(path).with_context(|| format!("CATALOG_PATH: cannot read {}", path.display()))?;
         Catalog::parse(&text).with_context(|| format!("CATALOG_PATH: {}", path.display()))

@@ -206,10 +206,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                     modes.push((api, mode));
                 }
             }
-            let catalog = match &config.catalog_path {
-                Some(path) => crate::catalog::Catalog::load(path)?,
-                None => crate::catalog::Catalog::embedded()?,
-            };
+            let catalog = crate::catalog::Catalog::configured(config.catalog_path.as_deref())?;
             crate::stub_apis::run(catalog, StubOptions { listen, modes }).await?;
         }
         Command::Ops { command } => return ops(command, &config).await,
@@ -234,10 +231,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             crate::dev::ensure_not_production(config.mode)?;
             let db = Db::connect(&config.database_url, &PoolSettings::from(&config))?;
             db.migrate().await?;
-            let catalog = match &config.catalog_path {
-                Some(path) => crate::catalog::Catalog::load(path)?,
-                None => crate::catalog::Catalog::embedded()?,
-            };
+            let catalog = crate::catalog::Catalog::configured(config.catalog_path.as_deref())?;
             crate::dev::run_seed(&db, &catalog, users).await?;
             db.close().await;
         }

@@ -98,10 +98,7 @@ impl Application {
             tracing::error!(event = "migrations_deferred", error = %err, "database unreachable at start; will retry migrations");
             tokio::spawn(retry_migrations(db.clone()));
         }
-        let catalog = Arc::new(match &config.catalog_path {
-            Some(path) => Catalog::load(path)?,
-            None => Catalog::embedded()?,
-        });
+        let catalog = Arc::new(Catalog::configured(config.catalog_path.as_deref())?);
         if let Err(err) = crate::inventory::seed_stock(&db, &catalog).await {
             tracing::error!(event = "stock_seed_deferred", error = %err, "could not seed plan stock; will retry in the background");
         }
