@@ -15,24 +15,18 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/bench/lib.sh
 source scripts/bench/lib.sh
-BIN=${BIN:-$PWD/target/release/normal-form-app}
-LOADGEN=${LOADGEN:-$PWD/target/release/examples/loadgen}
 SECS=${SECS:-20}
 PORT=${PORT:-18490}
-PGURL=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=nfa_bench_ab_$$
 OUT=$(mktemp -d)
-psql -q "$PGURL/postgres" -c "CREATE DATABASE $DB"
 cleanup() {
-    kill "${SERVER_PID:-}" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+    drop_server "$DB"
     rm -rf "$OUT"
 }
 trap cleanup EXIT
 # shellcheck disable=SC2086
-start_server "$BIN" "$PGURL/$DB" "$PORT" "$OUT" "$OUT/app.log" ${EXTRA:-}
+fresh_server "$DB" "$PORT" "$OUT" "$OUT/app.log" ${EXTRA:-}
 PID=$SERVER_PID
-psql -q "$PGURL/$DB" -c "UPDATE plan_stock SET stock = 1000000000"
 
 # shellcheck disable=SC2046
 S0=$(proc_ticks "$PID") P0=$(proc_ticks $(pgrep -u postgres))

@@ -12,27 +12,18 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/bench/lib.sh
 source scripts/bench/lib.sh
-BIN=${BIN:-$PWD/target/release/normal-form-app}
-LOADGEN=${LOADGEN:-$PWD/target/release/examples/loadgen}
 SECS=${SECS:-25}
 PERF_SECS=${PERF_SECS:-15}
 FREQ=${FREQ:-499}
 PORT=${PORT:-18496}
-PGURL=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=nfa_bench_perf_$$
 OUT=$PWD/target/bench/cpu-profile-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 command -v perf >/dev/null || { echo "perf is missing: apt-get install -y linux-perf" >&2; exit 1; }
 
-psql -q "$PGURL/postgres" -c "CREATE DATABASE $DB"
-cleanup() {
-    kill "${SERVER_PID:-}" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
-}
-trap cleanup EXIT
-start_server "$BIN" "$PGURL/$DB" "$PORT" "$OUT/data" "$OUT/app.log"
+trap 'drop_server "$DB"' EXIT
+fresh_server "$DB" "$PORT" "$OUT/data" "$OUT/app.log"
 PID=$SERVER_PID
-psql -q "$PGURL/$DB" -c "UPDATE plan_stock SET stock = 1000000000"
 
 "$LOADGEN" --base-url "http://127.0.0.1:$PORT" --concurrency 16 --duration "$SECS" --json-file "$OUT/closed.json" >/dev/null &
 LG=$!

@@ -10,14 +10,12 @@
 # SECS (30): closed loop (16 users); ARGON_SECONDS (10): each ceiling.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/bench/lib.sh
 source scripts/bench/lib.sh
-BIN=${BIN:-$PWD/target/release/normal-form-app}
-LOADGEN=${LOADGEN:-$PWD/target/release/examples/loadgen}
 CEILING=${CEILING:-$PWD/target/release/examples/argon2_ceiling}
 SECS=${SECS:-30}
 ARGON_SECONDS=${ARGON_SECONDS:-10}
 PORT=${PORT:-18497}
-PGURL=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=nfa_bench_pinned_$$
 OUT=$PWD/target/bench/pinned-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
@@ -29,9 +27,8 @@ pin_postgres() { # CPU list: every thread of every PostgreSQL process (new backe
     for p in $(pgrep -u postgres); do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || true; done
 }
 cleanup() {
-    kill "${SERVER_PID:-}" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    drop_server "$DB"
     pin_postgres "$ALL_CPUS"
-    psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 }
 trap cleanup EXIT
 
@@ -39,14 +36,12 @@ ceiling() { # NAME: one-core ceiling on CPU 0, hashes/s
     taskset -c 0 "$CEILING" --seconds "$ARGON_SECONDS" | tee "$OUT/$1.txt" | sed -n 's/.*-> \([0-9.]*\) hashes\/s.*/\1/p'
 }
 
-psql -q "$PGURL/postgres" -c "CREATE DATABASE $DB"
 pin_postgres 1
 BEFORE=$(ceiling ceiling-before)
 # The server inherits this shell's affinity, so it starts with one tokio worker and one hashing permit.
 taskset -p -c 0 $$ >/dev/null
-start_server "$BIN" "$PGURL/$DB" "$PORT" "$OUT/data" "$OUT/app.log"
+fresh_server "$DB" "$PORT" "$OUT/data" "$OUT/app.log"
 taskset -p -c "$ALL_CPUS" $$ >/dev/null
-psql -q "$PGURL/$DB" -c "UPDATE plan_stock SET stock = 1000000000"
 
 # shellcheck disable=SC2046
 S0=$(proc_ticks "$SERVER_PID") P0=$(proc_ticks $(pgrep -u postgres))
