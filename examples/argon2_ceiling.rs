@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use normal_form_app::registration::password::PasswordHasher;
+use normal_form_app::password::PasswordHasher;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

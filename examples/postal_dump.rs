@@ -8,7 +8,7 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use normal_form_app::address::PostalTable;
+use normal_form_app::address::postal::PostalTable;
 
 fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--stats") {

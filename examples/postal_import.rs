@@ -11,5 +11,5 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: postal_import utf_ken_all.csv [assets/postal/ken_all.tsv.gz]");
     };
     let out = args.next().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("assets/postal/ken_all.tsv.gz"));
-    normal_form_app::address::run_import_cli(&source, &out)
+    normal_form_app::address::import::run_import_cli(&source, &out)
 }

@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const APP_CSS: &str = include_str!("../static/app.css");
 const ADMIN_CSS: &str = include_str!("../static/admin.css");

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::registration::fields::PREFECTURES;
+use crate::values::fields::PREFECTURES;
 
 const EMBEDDED: &str = include_str!("../catalog.toml");
 
@@ -85,6 +85,12 @@ impl Catalog {
     pub fn plan(&self, id: &str) -> Option<&Plan> {
         self.plans.iter().find(|p| p.id == id)
     }
+
+    /// The plan's name as people read it, or its id when the catalogue no longer has it (a
+    /// registration outlives a plan that was withdrawn).
+    pub fn plan_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.plan(id).map_or(id, |p| p.name.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -96,6 +102,14 @@ mod tests {
         let catalog = Catalog::embedded().expect("catalog");
         assert!(catalog.plans.len() >= 2);
         assert_eq!(catalog.plan("standard").map(|p| p.price_label()), Some("月額 1,980円（税込）".to_string()));
+    }
+
+    #[test]
+    fn plan_names_fall_back_to_the_id_of_a_withdrawn_plan() {
+        let catalog =
+            Catalog::parse("[[plans]]\nid='a'\nname='プランA'\nmonthly_price=1\ndescription=''\ninitial_stock=1\n").expect("valid");
+        assert_eq!(catalog.plan_name("a"), "プランA");
+        assert_eq!(catalog.plan_name("gone"), "gone");
     }
 
     #[test]

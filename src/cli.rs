@@ -1,4 +1,5 @@
-//! The command line: `serve` and `migrate`.
+//! The command line: `serve`, `migrate` and the operator commands (`ops`, `admin`, `postal`,
+//! `stub-apis`, `dev`, `openapi`). Only this module and `main` use `startup`.
 
 use std::process::ExitCode;
 
@@ -207,7 +208,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                 }
             }
             let catalog = crate::catalog::Catalog::configured(config.catalog_path.as_deref())?;
-            crate::stub_apis::run(catalog, StubOptions { listen, modes }).await?;
+            crate::stub_apis::run(catalog, StubOptions { listen, modes }, shutdown_signal()).await?;
         }
         Command::Ops { command } => return ops(command, &config).await,
         Command::Admin { command } => {
@@ -215,7 +216,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             db.migrate().await?;
             match command {
                 AdminCommand::Create { email, role } => {
-                    let role = crate::admin::Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role must be operator or viewer"))?;
+                    let role =
+                        crate::admin::actor::Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role must be operator or viewer"))?;
                     let password = crate::admin::accounts::read_password()?;
                     let id = crate::admin::accounts::create(&db, &email, role, password).await?;
                     println!("admin account {id} created ({}); it sets up TOTP at its first sign-in at /admin", role.as_str());
@@ -237,7 +239,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Openapi => print!("{}", crate::openapi::json()),
         Command::Postal { command: PostalCommand::Import { file, out } } => {
-            crate::address::run_import_cli(&file, &out)?;
+            crate::address::import::run_import_cli(&file, &out)?;
         }
     }
     Ok(ExitCode::SUCCESS)

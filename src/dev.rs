@@ -20,7 +20,7 @@ use crate::catalog::Catalog;
 use crate::config::Mode;
 use crate::crypto::{random_token, token_hash};
 use crate::db::Db;
-use crate::registration::submit::new_registration_number;
+use crate::values::registration_number::new_registration_number;
 
 const FAMILY: [(&str, &str, &str); 30] = [
     ("佐藤", "サトウ", "sato"),
@@ -160,7 +160,7 @@ pub fn ensure_not_production(mode: Mode) -> anyhow::Result<()> {
 /// manual reviews for the statuses that have them. `progress` is called after each batch with
 /// the number of users inserted so far.
 pub async fn seed(db: &Db, catalog: &Catalog, users: u64, mut progress: impl FnMut(u64)) -> anyhow::Result<SeedSummary> {
-    let hasher = crate::registration::password::PasswordHasher::new();
+    let hasher = crate::password::PasswordHasher::new();
     let password_hash = hasher.hash(random_token(24)).await?;
     let addresses = sample_addresses();
     let plans: Vec<String> = catalog.plans.iter().map(|p| p.id.clone()).collect();

@@ -196,7 +196,7 @@ pub fn lines(before: &Snapshot, after: &Snapshot, timestamp_ms: i64) -> Vec<Valu
 }
 
 /// Writes the EMF lines every `interval` until the task is dropped.
-pub async fn run(state: crate::startup::AppState, interval: std::time::Duration) {
+pub async fn run(state: crate::state::AppState, interval: std::time::Duration) {
     use std::io::Write;
     let mut tick = tokio::time::interval(interval);
     tick.tick().await;

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Well inside the 2 s the load balancer and the runbook's `curl -f` allow.
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_millis(1500);

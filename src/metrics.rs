@@ -10,7 +10,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::with_pool;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -5,8 +5,8 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::address::PostalAddress;
 use crate::address::api::PostalAnswer;
+use crate::address::postal::PostalAddress;
 use crate::http::problem::{FieldProblem, Problem};
 use crate::registration::api::{FieldView, FlowView, PlanList, PlanView, Registered, StepView, SubmitRequest};
 

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use axum::Router;
@@ -20,23 +20,12 @@ use crate::config::Config;
 use crate::db::{Db, PoolSettings};
 use crate::http::rate_limit::RateLimits;
 use crate::http::{rate_limit, request_log, security_headers};
+use crate::password::PasswordHasher;
 use crate::registration;
-use crate::registration::password::PasswordHasher;
+use crate::state::AppState;
 
 /// Form posts are small; anything larger is refused with 413 before it is read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub catalog: Arc<Catalog>,
-    pub rate_limits: RateLimits,
-    pub hasher: PasswordHasher,
-    pub apis: Arc<Apis>,
-    pub dashboard: Arc<crate::admin::dashboard::Cache>,
-    pub started_at: Instant,
-}
 
 /// The response body of the stack inside `RequestBodyLimitLayer`, which answers 413 itself.
 type LimitedBody = tower_http::limit::ResponseBody<axum::body::Body>;
@@ -55,7 +44,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::mail::verify::routes())
         .merge(crate::address::routes::routes())
         .merge(crate::assets::routes())
-        .merge(crate::admin::routes())
+        .merge(crate::admin::routes(&state.config))
         // Outermost first, in one `ServiceBuilder`: axum boxes and clones each `Router::layer`
         // separately for every request. Tower layers, not axum's `from_fn`, which clones the inner
         // service stack and boxes futures per request.
@@ -96,7 +85,7 @@ impl Application {
                 return Err(err).context("applying database migrations");
             }
             tracing::error!(event = "migrations_deferred", error = %err, "database unreachable at start; will retry migrations");
-            tokio::spawn(retry_migrations(db.clone()));
+            tokio::spawn(crate::jobs::retry_migrations(db.clone()));
         }
         let catalog = Arc::new(Catalog::configured(config.catalog_path.as_deref())?);
         if let Err(err) = crate::inventory::seed_stock(&db, &catalog).await {
@@ -108,7 +97,7 @@ impl Application {
         let apis = Arc::new(Apis::from_config(&config, &db, &catalog)?);
         if config.external.address.url.is_none() {
             // Decode the bundled postal table now rather than on the first lookup.
-            crate::address::PostalTable::embedded();
+            crate::address::postal::PostalTable::embedded();
         }
         let listener =
             TcpListener::bind(config.listen_addr).await.with_context(|| format!("LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
@@ -120,7 +109,6 @@ impl Application {
         let state = AppState {
             rate_limits: RateLimits::new(config.rate_limit_per_minute),
             hasher: PasswordHasher::new(),
-            dashboard: Arc::new(crate::admin::dashboard::Cache::new(config.dashboard_cache)),
             config: Arc::new(config),
             db,
             catalog,
@@ -148,7 +136,7 @@ impl Application {
         let Application { listener, state, mail } = self;
         let drain_timeout = state.config.shutdown_timeout;
         let db = state.db.clone();
-        let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let housekeeping = tokio::spawn(crate::jobs::housekeeping(state.clone()));
         let switch_poll = tokio::spawn(crate::admin::switches::poll(state.clone()));
         let emf = state.config.emf_interval.map(|every| tokio::spawn(crate::emf::run(state.clone(), every)));
         let mail_worker = tokio::spawn(crate::mail::worker::run(state.db.clone(), mail.transport, mail.from, state.config.mail.clone()));
@@ -180,51 +168,6 @@ impl Application {
         db.close().await;
         tracing::info!(event = "shutdown_complete", "stopped");
         result
-    }
-}
-
-async fn retry_migrations(db: Db) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        match db.migrate().await {
-            Ok(()) => {
-                tracing::info!(event = "migrations_applied", "database reachable again; migrations applied");
-                return;
-            }
-            Err(err) if err.is_unreachable() => continue,
-            Err(err) => {
-                tracing::error!(event = "migrations_failed", error = %err, "applying database migrations failed");
-                return;
-            }
-        }
-    }
-}
-
-/// Periodic chores every instance runs.
-async fn housekeeping(state: AppState) {
-    let mut minute = tokio::time::interval(Duration::from_secs(60));
-    let mut recheck = tokio::time::interval(state.config.external.region_recheck_interval);
-    let mut metrics_upkeep = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            _ = metrics_upkeep.tick() => crate::metrics::run_upkeep(),
-            _ = minute.tick() => {
-                state.rate_limits.forget_idle_clients();
-                if let Err(err) = crate::admin::session::purge_expired(&state.db).await {
-                    tracing::error!(event = "admin_session_purge_failed", error = %err, "could not purge expired admin sessions");
-                }
-                if let Err(err) = crate::inventory::seed_stock(&state.db, &state.catalog).await {
-                    tracing::error!(event = "stock_seed_failed", error = %err, "could not seed plan stock");
-                }
-            }
-            _ = recheck.tick() => match crate::region::recheck_unchecked(&state.db, &state.apis.region, 100).await {
-                Ok(summary) if summary != Default::default() => {
-                    tracing::info!(event = "region_recheck", eligible = summary.eligible, to_review = summary.to_review, "re-checked region-unchecked registrations");
-                }
-                Ok(_) => {}
-                Err(err) => tracing::error!(event = "region_recheck_failed", error = %err, "region re-check failed"),
-            },
-        }
     }
 }
 

@@ -21,8 +21,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::address::PostalTable;
 use crate::address::api::PostalAnswer;
+use crate::address::postal::PostalTable;
 use crate::catalog::Catalog;
 use crate::external::ApiName;
 use crate::inventory::{PlanStock, ReservationAnswer, StockAnswer};
@@ -235,7 +235,7 @@ async fn requested_api(stream: &tokio::net::TcpStream) -> Option<ApiName> {
     api_of(path.trim_start_matches('/').split('/').next()?)
 }
 
-pub async fn run(catalog: Catalog, options: StubOptions) -> anyhow::Result<()> {
+pub async fn run(catalog: Catalog, options: StubOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let stock = catalog.plans.iter().map(|p| (p.id.clone(), i64::from(p.initial_stock))).collect();
     let stub = Stub {
         catalog: Arc::new(catalog),
@@ -255,7 +255,6 @@ pub async fn run(catalog: Catalog, options: StubOptions) -> anyhow::Result<()> {
         println!("  {}: {}", api.as_str(), stub.mode(api).describe());
     }
     let app = router(stub.clone());
-    let shutdown = crate::startup::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use normal_form_app::address::{PostalAddress, PostalTable, import};
+use normal_form_app::address::import::import;
+use normal_form_app::address::postal::{PostalAddress, PostalTable};
 
 const BUNDLED: &[u8] = include_bytes!("../assets/postal/ken_all.tsv.gz");
 const SAMPLE: &str = include_str!("fixtures/postal_sample.tsv");

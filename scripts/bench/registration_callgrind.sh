@@ -31,7 +31,7 @@ run() { # NAME PORT N
 total() { grep -h '^summary' "$OUT/$1.out" | awk '{print $2}'; }
 # Inclusive instructions of the Argon2 hashing (the blocking-pool closure that hashes).
 argon() { callgrind_annotate --inclusive=yes --threshold=100 "$OUT/$1.out" 2>/dev/null |
-    grep -E 'registration::password::hash_into' | head -1 | awk '{gsub(",","",$1); print $1}'; }
+    grep -E 'normal_form_app::password::hash_into' | head -1 | awk '{gsub(",","",$1); print $1}'; }
 
 run r1 18711 "$N1" & run r2 18712 "$N2" & wait
 per=$(( ($(total r2) - $(total r1)) / (N2 - N1) ))

@@ -5,11 +5,11 @@
 //! hides 住所検索 and asks for the address to be typed (runbook: 郵便番号入力を無効化 /
 //! 住所の手動入力を必須化); lookup returns by itself when the circuit closes again.
 
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::PostalAddress;
-use super::postal::PostalTable;
-use crate::external::{Api, BoxFuture, ExternalError, HttpApi, Provider};
+use super::postal::{PostalAddress, PostalTable};
+use crate::external::{Api, ExternalError, HttpApi, Provider};
 
 pub trait AddressApi: Provider {
     /// Every address for a 7-digit postal code; empty when the code does not exist.
@@ -71,5 +71,27 @@ impl Api<dyn AddressApi> {
 
     pub async fn answer_json(&self, code: &str) -> Result<Option<String>, ExternalError> {
         self.guard.call(self.provider.answer_json(code)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_direct_json_answer_is_what_serde_writes_for_every_code() {
+        let table = PostalTable::embedded();
+        let mut checked = 0;
+        for (code, rows) in table.code_ranges() {
+            let code = format!("{code:07}");
+            let addresses = table.lookup(&code);
+            assert_eq!(addresses.len(), rows.len());
+            let expected = serde_json::to_string(&PostalAnswer { postal_code: code.clone(), addresses }).expect("serialises");
+            assert_eq!(table.answer_json(&code).as_deref(), Some(expected.as_str()), "{code}");
+            checked += 1;
+        }
+        assert_eq!(checked, 120_720);
+        assert_eq!(table.answer_json("0000000"), None);
+        assert_eq!(table.answer_json("150-0002"), None);
     }
 }

@@ -10,6 +10,3 @@ pub mod api;
 pub mod import;
 pub mod postal;
 pub mod routes;
-
-pub use import::{ImportSummary, import, run_import_cli};
-pub use postal::{PostalAddress, PostalDataError, PostalTable};

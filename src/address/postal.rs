@@ -197,7 +197,7 @@ impl PostalTable {
     }
 
     /// Every address for a postal code of 7 ASCII digits (normalise user input first, e.g. with
-    /// `registration::fields::postal_code`). Empty if the code is unknown or not 7 digits.
+    /// `values::fields::postal_code`). Empty if the code is unknown or not 7 digits.
     pub fn lookup(&self, code: &str) -> Vec<PostalAddress> {
         let Some(code) = parse_code(code) else { return Vec::new() };
         self.range_of(code).map(|index| self.address(index)).collect()
@@ -416,25 +416,7 @@ mod tests {
         assert!(!table.is_empty());
         let prefectures: std::collections::BTreeSet<String> = table.iter().map(|a| a.prefecture).collect();
         assert_eq!(prefectures.len(), 47);
-        assert!(crate::registration::fields::PREFECTURES.iter().all(|p| prefectures.contains(*p)));
-    }
-
-    #[test]
-    fn the_direct_json_answer_is_what_serde_writes_for_every_code() {
-        let table = PostalTable::embedded();
-        let mut checked = 0;
-        for (code, rows) in table.code_ranges() {
-            let code = format!("{code:07}");
-            let addresses = table.lookup(&code);
-            assert_eq!(addresses.len(), rows.len());
-            let expected =
-                serde_json::to_string(&crate::address::api::PostalAnswer { postal_code: code.clone(), addresses }).expect("serialises");
-            assert_eq!(table.answer_json(&code).as_deref(), Some(expected.as_str()), "{code}");
-            checked += 1;
-        }
-        assert_eq!(checked, 120_720);
-        assert_eq!(table.answer_json("0000000"), None);
-        assert_eq!(table.answer_json("150-0002"), None);
+        assert!(crate::values::fields::PREFECTURES.iter().all(|p| prefectures.contains(*p)));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use axum::routing::get;
 
 use super::api::PostalAnswer;
 use crate::http::problem::{Problem, problem};
-use crate::registration::fields;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::values::fields;
 
 const OPENAPI: &str = include_str!("../../docs/api-v1.openapi.json");
 

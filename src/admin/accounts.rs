@@ -5,49 +5,11 @@ use std::io::{BufRead, IsTerminal};
 
 use time::OffsetDateTime;
 
+use super::actor::{AdminUser, Role};
 use crate::crypto::token_hash;
 use crate::db::Db;
-use crate::registration::password::PasswordHasher;
+use crate::password::PasswordHasher;
 use crate::with_pool;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Reads every screen.
-    Viewer,
-    /// Also decides reviews, exports, deletes and switches APIs.
-    Operator,
-}
-
-impl Role {
-    pub fn parse(value: &str) -> Option<Role> {
-        match value {
-            "viewer" => Some(Role::Viewer),
-            "operator" => Some(Role::Operator),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::Viewer => "閲覧者",
-            Role::Operator => "オペレーター",
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct AdminUser {
-    pub id: i64,
-    pub email: String,
-    pub role: Role,
-}
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct AccountRow {
@@ -157,7 +119,7 @@ fn check_password(password: &str, email: &str) -> anyhow::Result<()> {
     if password.chars().count() < ADMIN_MIN_CHARS {
         anyhow::bail!("the password must have at least {ADMIN_MIN_CHARS} characters");
     }
-    crate::registration::password::check(password, email).map_err(|message| anyhow::anyhow!("password refused: {message}"))
+    crate::password::check(password, email).map_err(|message| anyhow::anyhow!("password refused: {message}"))
 }
 
 /// The password from the terminal (asked twice, not echoed) or, when stdin is not a terminal,

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
-use super::accounts::AdminUser;
+use super::actor::AdminUser;
 use crate::db::Db;
 use crate::with_pool;
 
@@ -14,7 +14,7 @@ use crate::with_pool;
 #[macro_export]
 macro_rules! insert_audit {
     ($executor:expr, $actor:expr, $action:expr, $target:expr, $detail:expr) => {{
-        let actor: Option<&$crate::admin::accounts::AdminUser> = $actor;
+        let actor: Option<&$crate::admin::actor::AdminUser> = $actor;
         sqlx::query("INSERT INTO audit_log (admin_id, actor, action, target, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(actor.map(|a| a.id))
             .bind(actor.map_or("cli", |a| a.email.as_str()))

@@ -11,10 +11,13 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::switches::format_jst;
-use super::{AdminError, AdminSession, Layout, Section, audit};
+use super::audit;
+use super::error::AdminError;
+use super::layout::{Layout, Section};
+use super::session::AdminSession;
 use crate::http::error::render;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::values::jst;
 
 pub const PAGE_SIZE: i64 = 50;
 
@@ -102,7 +105,7 @@ fn entry(row: audit::AuditRow) -> Entry {
     }
     Entry {
         id: row.id,
-        at: format_jst(row.created_at),
+        at: jst::date_time(row.created_at),
         actor: row.actor,
         action: action_label(&row.action),
         target: row.target,

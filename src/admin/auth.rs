@@ -15,15 +15,15 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use super::accounts::{self, AccountRow};
+use super::error::{AdminError, parse_form};
 use super::session::{self, AdminSession, SessionRow, Stage, check_csrf_token, set_cookie, with_cookie};
 use super::throttle::{self, Policy};
 use super::totp::{self, SecretBox};
-use super::{AdminError, parse_form};
 use crate::crypto::{random_token, token_hash};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::render;
 use crate::http::rate_limit::network_of;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -14,23 +14,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use askama::Template;
+use axum::Extension;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::{Date, OffsetDateTime};
 
-use super::switches::{circuit_label, health_label};
-use super::{AdminError, AdminSession, Layout, Section};
+use super::badges::{circuit_label, health_label};
+use super::error::AdminError;
+use super::layout::{Layout, Section};
+use super::session::AdminSession;
 use crate::http::error::render;
 use crate::ops::stats;
-use crate::registration::fields::JST;
-use crate::registration::steps::{Step, fields_of};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::values::form::{Step, fields_of};
+use crate::values::jst;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin", get(dashboard))
+/// The dashboard, with this instance's cache of its aggregates (kept for `cache_for`).
+pub fn routes(cache_for: Duration) -> Router<AppState> {
+    Router::new().route("/admin", get(dashboard)).layer(Extension(Arc::new(Cache::new(cache_for))))
 }
 
 /// The aggregates over days of data, and when they were computed.
@@ -58,11 +62,11 @@ impl Cache {
         let mut slot = self.slot.lock().await;
         if let Some((at, aggregates)) = slot.as_ref()
             && at.elapsed() < self.ttl
-            && aggregates.computed_at.to_offset(JST).date() == today
+            && jst::date_of(aggregates.computed_at) == today
         {
             return Ok(aggregates.clone());
         }
-        let since = jst_midnight(today - time::Duration::days(DAYS - 1));
+        let since = jst::start_of_day(today - time::Duration::days(DAYS - 1));
         let (daily, completion, funnel, errors) = tokio::try_join!(
             stats::daily_registrations_jst(db, since),
             stats::completion_rate(db, 1),
@@ -172,11 +176,6 @@ fn percent(part: i64, whole: i64) -> f64 {
     if whole > 0 { part as f64 * 100.0 / whole as f64 } else { 0.0 }
 }
 
-/// The first instant of `day` in Japan, in UTC.
-fn jst_midnight(day: Date) -> OffsetDateTime {
-    day.midnight().assume_offset(JST).to_offset(UtcOffset::UTC)
-}
-
 /// The 7 days ending today with their counts (0 where the query has no row), oldest first.
 fn week(today: Date, counts: &[stats::DayCount]) -> Vec<(Date, i64)> {
     (0..DAYS)
@@ -268,18 +267,21 @@ fn funnel_rows(funnel: &stats::Funnel) -> (Vec<FunnelRow>, Option<(&'static str,
     (rows, worst)
 }
 
-async fn dashboard(State(state): State<AppState>, session: AdminSession) -> Result<Response, AdminError> {
+async fn dashboard(
+    State(state): State<AppState>,
+    Extension(cache): Extension<Arc<Cache>>,
+    session: AdminSession,
+) -> Result<Response, AdminError> {
     let db = &state.db;
-    let today = OffsetDateTime::now_utc().to_offset(JST).date();
+    let today = jst::today();
     let (aggregates, (active_flows, reviews_pending), (mail_pending, mail_failed)) = tokio::try_join!(
-        state.dashboard.get(db, today),
+        cache.get(db, today),
         crate::metrics::active_flows_and_pending_reviews(db),
         crate::mail::worker::pending_and_failed(db),
     )?;
     let days = week(today, &aggregates.daily);
     let (funnel, worst_drop) = funnel_rows(&aggregates.funnel);
     let completion = &aggregates.completion;
-    let computed = aggregates.computed_at.to_offset(JST);
     let apis = state
         .apis
         .statuses(&state.config)
@@ -292,7 +294,7 @@ async fn dashboard(State(state): State<AppState>, session: AdminSession) -> Resu
         .collect();
     let page = DashboardPage {
         layout: Layout::new(&session, Section::Dashboard),
-        today: format!("{}年{}月{}日", today.year(), u8::from(today.month()), today.day()),
+        today: jst::japanese_date(today),
         today_count: grouped(days.last().map_or(0, |(_, n)| *n)),
         week_count: grouped(days.iter().map(|(_, n)| n).sum()),
         bars: bars(&days, today),
@@ -305,7 +307,7 @@ async fn dashboard(State(state): State<AppState>, session: AdminSession) -> Resu
         completion_total: grouped(completion.total_sessions),
         funnel,
         worst_drop,
-        aggregated_at: format!("{:02}:{:02}:{:02}", computed.hour(), computed.minute(), computed.second()),
+        aggregated_at: jst::time_of_day(aggregates.computed_at),
         cache_secs: state.config.dashboard_cache.as_secs(),
         errors: aggregates
             .errors
@@ -352,12 +354,6 @@ mod tests {
         assert_eq!(bars[3].height, 0);
         assert!(bars[6].today && !bars[5].today);
         assert_eq!(bars[6].label, "11/29");
-    }
-
-    #[test]
-    fn japanese_midnight_is_15_utc_the_day_before() {
-        let at = jst_midnight(time::macros::date!(2026 - 11 - 29));
-        assert_eq!(at, time::macros::datetime!(2026-11-28 15:00 UTC));
     }
 
     #[test]

@@ -23,12 +23,14 @@ use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::accounts::{AdminUser, Role};
-use super::reviews::jst;
-use super::{AdminError, AdminSession, Layout, Section, parse_form};
+use super::actor::{AdminUser, Role};
+use super::error::{AdminError, parse_form};
+use super::layout::{Layout, Section};
+use super::session::AdminSession;
 use crate::db::Db;
 use crate::http::error::render;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::values::jst;
 use crate::{insert_audit, with_pool};
 
 pub fn routes() -> Router<AppState> {
@@ -200,8 +202,8 @@ async fn confirm_page(
         registration_number: r.registration_number.clone(),
         name: format!("{} {}", r.family_name, r.given_name),
         email: r.email.clone(),
-        plan: state.catalog.plan(&r.plan_id).map_or_else(|| r.plan_id.clone(), |p| p.name.clone()),
-        created_at: jst(r.created_at),
+        plan: state.catalog.plan_name(&r.plan_id).to_string(),
+        created_at: jst::date_time_minutes(r.created_at),
         counts,
         errors,
         reason: reason.to_string(),

@@ -12,13 +12,13 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use time::OffsetDateTime;
 
-use super::AdminError;
-use super::accounts::{AdminUser, Role};
+use super::actor::{AdminUser, Role};
+use super::error::AdminError;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::db::Db;
 use crate::http::csrf::same_origin;
 use crate::http::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::with_pool;
 
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);

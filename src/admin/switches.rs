@@ -17,14 +17,18 @@ use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{AdminError, AdminSession, Layout, Role, Section, parse_form};
+use super::actor::Role;
+use super::badges::{circuit_label, health_label};
+use super::error::{AdminError, parse_form};
+use super::layout::{Layout, Section};
+use super::session::AdminSession;
 use crate::apis::Apis;
 use crate::config::{ApiConfig, Config};
 use crate::db::Db;
 use crate::external::ApiName;
 use crate::http::error::render;
-use crate::registration::fields::JST;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::values::jst;
 use crate::{insert_audit, with_pool};
 
 /// The longest reason kept with a switch.
@@ -115,29 +119,6 @@ fn provider_label(provider: &str) -> &'static str {
     if provider == "http" { "外部API（HTTP）" } else { "内蔵データ" }
 }
 
-/// Japanese label and badge class of an API's health.
-pub fn health_label(health: crate::external::ApiHealth) -> (&'static str, &'static str) {
-    match health {
-        crate::external::ApiHealth::Ok => ("正常", "ok"),
-        crate::external::ApiHealth::Degraded => ("不安定", "warn"),
-        crate::external::ApiHealth::Down => ("停止中", "bad"),
-    }
-}
-
-/// Japanese label and badge class of a circuit breaker state.
-pub fn circuit_label(circuit: &str) -> (&'static str, &'static str) {
-    match circuit {
-        "open" => ("遮断中（open）", "bad"),
-        "half_open" => ("試行中（half-open）", "warn"),
-        _ => ("通常（closed）", "ok"),
-    }
-}
-
-pub fn format_jst(at: OffsetDateTime) -> String {
-    let at = at.to_offset(JST);
-    format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", at.year(), u8::from(at.month()), at.day(), at.hour(), at.minute(), at.second())
-}
-
 #[derive(Template)]
 #[template(path = "admin/switches.html")]
 struct SwitchesPage {
@@ -174,7 +155,7 @@ async fn page(
                 env_forced: api_config(&state.config, api).force_fallback,
                 db_forced: row.is_some_and(|r| r.forced),
                 effective: guard(&state.apis, api).forced(),
-                updated: row.map(|r| format!("{}（{}）", format_jst(r.updated_at), r.updated_by)).unwrap_or_default(),
+                updated: row.map(|r| format!("{}（{}）", jst::date_time(r.updated_at), r.updated_by)).unwrap_or_default(),
             }
         })
         .collect();

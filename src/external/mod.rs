@@ -22,8 +22,6 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum ApiName {
     #[serde(rename = "InventoryAPI")]
@@ -154,7 +152,7 @@ impl HttpApi {
             tracing::warn!(
                 event = "external_api_error",
                 api = self.name.as_str(),
-                error = crate::telemetry::redact(&err.to_string()),
+                error = crate::telemetry::redact::redact(&err.to_string()),
                 "external API call failed"
             );
         }

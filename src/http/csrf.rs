@@ -43,6 +43,13 @@ pub fn same_origin_or(headers: &HeaderMap, public_base_url: &str, also: &[String
     !host.is_empty() && (origin == format!("https://{host}") || origin == format!("http://{host}"))
 }
 
+/// A public form's request that failed the CSRF token or origin check (`step` says which form):
+/// logged as a security event and counted.
+pub fn refused(step: &'static str) {
+    metrics::counter!("nfa_security_csrf_failures_total").increment(1);
+    tracing::warn!(category = "SECURITY", event = "csrf_failure", step, "SECURITY CSRF check failed");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

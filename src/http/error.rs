@@ -18,7 +18,7 @@ struct ErrorPage<'a> {
 }
 
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let page = ErrorPage { title, message, request_id: crate::http::request_log::current_id() };
+    let page = ErrorPage { title, message, request_id: crate::telemetry::context::current_id() };
     let body = page.render().unwrap_or_else(|_| title.to_string());
     (status, Html(body)).into_response()
 }
@@ -54,7 +54,7 @@ impl<E: Into<anyhow::Error>> From<E> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        tracing::error!(event = "internal_error", error = crate::telemetry::redact(&format!("{:#}", self.0)), "internal error");
+        tracing::error!(event = "internal_error", error = crate::telemetry::redact::redact(&format!("{:#}", self.0)), "internal error");
         error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ただいま処理できません",

@@ -2,10 +2,8 @@
 //! completes, with `path`, `status` and `latency_ms`. Query strings are never logged: they may
 //! carry personal data.
 //!
-//! The request's id, method and path are kept in a task-local for as long as the request is
-//! served, not in a tracing span: the JSON log layer copies them into every line logged while
-//! serving it, and the error page shows the id. A span per request (allocated in the registry,
-//! entered and left on every poll) cost more than the access-log line itself.
+//! The request's id, method and path are kept in `telemetry::context` for as long as the request
+//! is served, so that every line logged meanwhile carries them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
@@ -14,30 +12,10 @@ use std::time::Instant;
 
 use axum::extract::MatchedPath;
 use axum::http::{HeaderValue, Method, Request, Response};
+use futures_util::future::BoxFuture;
 use tower::{Layer, Service};
 
-/// What every log line written while serving a request says about it.
-pub struct RequestContext {
-    pub id: String,
-    pub method: &'static str,
-    pub path: String,
-}
-
-tokio::task_local! {
-    static CURRENT: Arc<RequestContext>;
-}
-
-/// Runs `f` with the request being served on this task, if any (none in background jobs and on
-/// the blocking pool).
-pub fn with_current<R>(f: impl FnOnce(&RequestContext) -> R) -> Option<R> {
-    CURRENT.try_with(|request| f(request)).ok()
-}
-
-/// The id of the request being served, for pages that show it to the person (the error page), so
-/// that an operator can find its log lines.
-pub fn current_id() -> Option<String> {
-    with_current(|request| request.id.clone())
-}
+use crate::telemetry::context::{self, RequestContext};
 
 /// Accept a caller's id (from the load balancer) only if it is short and plain, so it cannot
 /// inject anything into the logs.
@@ -123,7 +101,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = crate::external::BoxFuture<'static, Result<Response<ResBody>, S::Error>>;
+    type Future = BoxFuture<'static, Result<Response<ResBody>, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -139,9 +117,9 @@ where
         let route = request.extensions().get::<MatchedPath>().cloned();
         let started = Instant::now();
         // Inner layers may log before their future is first polled (the rate limit does).
-        let serving = CURRENT.sync_scope(context.clone(), || self.inner.call(request));
+        let serving = context::sync_scope(context.clone(), || self.inner.call(request));
         Box::pin(async move {
-            let mut response = CURRENT.scope(context.clone(), serving).await?;
+            let mut response = context::scope(context.clone(), serving).await?;
             let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
             let status = response.status().as_u16();
             let (requests, duration) =

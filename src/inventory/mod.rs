@@ -8,11 +8,12 @@
 
 use std::collections::HashMap;
 
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::db::Db;
-use crate::external::{Api, BoxFuture, ExternalError, HttpApi, Provider};
+use crate::external::{Api, ExternalError, HttpApi, Provider};
 use crate::with_pool;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

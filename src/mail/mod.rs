@@ -17,8 +17,7 @@ use sha2::Sha256;
 use time::OffsetDateTime;
 
 use crate::config::MailConfig;
-use crate::registration::fields::JST;
-use crate::registration::flow::FlowData;
+use crate::values::jst;
 
 /// A message ready for the outbox.
 #[derive(Clone, Debug)]
@@ -90,13 +89,22 @@ pub fn verify_url(base_url: &str, secret: &[u8], number: &str, email: &str, now:
     format!("{base_url}/verify-email?n={number}&e={expires}&s={signature}")
 }
 
-pub fn confirmation(mail: &MailConfig, data: &FlowData, plan_name: &str, number: &str, verify_url: &str) -> anyhow::Result<OutgoingMail> {
+/// Who a confirmation mail is addressed to, as registered.
+pub struct Addressee<'a> {
+    pub family_name: &'a str,
+    pub given_name: &'a str,
+    pub family_name_kana: &'a str,
+    pub given_name_kana: &'a str,
+    pub email: &'a str,
+}
+
+pub fn confirmation(mail: &MailConfig, to: &Addressee, plan_name: &str, number: &str, verify_url: &str) -> anyhow::Result<OutgoingMail> {
     let m = Confirmation {
-        family_name: data.get("family_name"),
-        given_name: data.get("given_name"),
-        family_name_kana: data.get("family_name_kana"),
-        given_name_kana: data.get("given_name_kana"),
-        email: data.get("email"),
+        family_name: to.family_name,
+        given_name: to.given_name,
+        family_name_kana: to.family_name_kana,
+        given_name_kana: to.given_name_kana,
+        email: to.email,
         plan: plan_name,
         registration_number: number,
         verify_url,
@@ -112,8 +120,7 @@ pub fn confirmation(mail: &MailConfig, data: &FlowData, plan_name: &str, number:
 
 /// The owner's notice carries nothing of the new attempt but its time.
 pub fn duplicate_notice(mail: &MailConfig, email: &str, at: OffsetDateTime) -> anyhow::Result<OutgoingMail> {
-    let at = at.to_offset(JST);
-    let attempted_at = format!("{}年{}月{}日 {:02}:{:02}", at.year(), at.month() as u8, at.day(), at.hour(), at.minute());
+    let attempted_at = jst::japanese_date_time(at);
     Ok(OutgoingMail {
         kind: "duplicate",
         recipient: email.to_string(),

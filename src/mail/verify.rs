@@ -13,14 +13,13 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{confirmation, link_signature, verify_url};
+use super::{Addressee, confirmation, link_signature, verify_url};
 use crate::crypto::constant_time_eq;
 use crate::http::csrf::same_origin;
 use crate::http::error::{AppError, render};
-use crate::registration::fields;
-use crate::registration::flow::FlowData;
-use crate::registration::steps::Input;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::values::fields;
+use crate::values::form::Input;
 use crate::{claim_mail_slot, insert_outbox, with_pool};
 
 pub fn routes() -> Router<AppState> {
@@ -98,7 +97,7 @@ async fn show(State(state): State<AppState>, Query(link): Query<LinkQuery>) -> R
 
 async fn confirm(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
     if !same_origin(&headers, &state.config.public_base_url) {
-        crate::registration::csrf_refused("verify_email");
+        crate::http::csrf::refused("verify_email");
         return Ok(problem(StatusCode::FORBIDDEN, INVALID.0, INVALID.1));
     }
     let input = Input::parse(&body);
@@ -141,7 +140,7 @@ async fn resend(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         "ご登録があり、確認がお済みでないメールアドレスの場合、確認メールを再送しました。数分たっても届かない場合は、迷惑メールフォルダをご確認ください。",
     );
     if !same_origin(&headers, &state.config.public_base_url) {
-        crate::registration::csrf_refused("verify_resend");
+        crate::http::csrf::refused("verify_resend");
         return Ok(problem(StatusCode::FORBIDDEN, INVALID.0, INVALID.1));
     }
     let input = Input::parse(&body);
@@ -162,19 +161,16 @@ async fn resend(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     .await)?;
     if let Some((number, family_name, given_name, family_name_kana, given_name_kana, plan_id)) = user {
         let now = OffsetDateTime::now_utc();
-        let mut data = FlowData::default();
-        for (field, value) in [
-            ("family_name", family_name),
-            ("given_name", given_name),
-            ("family_name_kana", family_name_kana),
-            ("given_name_kana", given_name_kana),
-            ("email", email.clone()),
-        ] {
-            data.set(field, value);
-        }
-        let plan = state.catalog.plan(&plan_id).map(|p| p.name.clone()).unwrap_or(plan_id);
+        let addressee = Addressee {
+            family_name: &family_name,
+            given_name: &given_name,
+            family_name_kana: &family_name_kana,
+            given_name_kana: &given_name_kana,
+            email: &email,
+        };
+        let plan = state.catalog.plan_name(&plan_id);
         let url = verify_url(&state.config.public_base_url, state.config.secret_key.expose(), &number, &email, now);
-        let mail = confirmation(&state.config.mail, &data, &plan, &number, &url)?;
+        let mail = confirmation(&state.config.mail, &addressee, plan, &number, &url)?;
         with_pool!(&state.db, |pool| {
             let mut tx = pool.begin().await?;
             if claim_mail_slot!(&mut *tx, "resend", &email, now, RESEND_EVERY).await?.is_some() {

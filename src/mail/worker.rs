@@ -73,7 +73,7 @@ pub async fn deliver_due(db: &Db, transport: &Transport, from: &Mailbox, setting
             }
             Err(err) => {
                 let failed = attempts >= max_attempts;
-                let level_error = crate::telemetry::redact(&format!("{err:#}"));
+                let level_error = crate::telemetry::redact::redact(&format!("{err:#}"));
                 if failed {
                     tracing::error!(event = "mail_failed", outbox_id = envelope.id, attempts, error = %level_error, "mail could not be delivered; giving up");
                 } else {

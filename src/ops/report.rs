@@ -77,7 +77,7 @@ pub async fn build(db: &Db, days: i32, prometheus_url: Option<&str>) -> Result<S
     let completion = stats::completion_rate(db, days).await?;
     let funnel = stats::funnel(db, days).await?;
     let errors = stats::top_field_errors(db, days, 10).await?;
-    let generated = time::OffsetDateTime::now_utc().to_offset(crate::registration::fields::JST);
+    let generated = crate::values::jst::today();
 
     let mut html = String::new();
     let _ = write!(
@@ -87,7 +87,7 @@ pub async fn build(db: &Db, days: i32, prometheus_url: Option<&str>) -> Result<S
          table{{border-collapse:collapse}}td,th{{border:1px solid #cbd2d9;padding:.3rem .6rem;text-align:right}}\
          th:first-child,td:first-child{{text-align:left}}figure{{margin:1rem 0}}svg{{max-width:100%;height:auto}}</style></head><body>\
          <h1>週次 性能監視レポート</h1><p>対象: 直近{days}日 ／ 作成: {}</p>",
-        generated.date()
+        generated
     );
     let total: i64 = daily.iter().map(|d| d.registrations).sum();
     let _ = write!(html, "<h2>ユーザー登録数推移</h2><p>合計 {total}件</p>");

@@ -5,11 +5,12 @@
 //! `unchecked`, and `recheck_unchecked` — run by every instance in the background — settles each
 //! flagged registration once the API is back (runbook: 後処理で地域制限を確認).
 
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Plan};
 use crate::db::Db;
-use crate::external::{Api, BoxFuture, ExternalError, HttpApi, Provider};
+use crate::external::{Api, ExternalError, HttpApi, Provider};
 use crate::with_pool;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,12 +21,13 @@ use utoipa::ToSchema;
 use super::flow::{self, Flow, FlowData, FlowStatus};
 use super::plans;
 use super::service::{self, SendBack, Submitted};
-use super::steps::{FIELDS, FieldError, Input, Kind, Step, fields_of};
-use super::{Visit, csrf_ok, csrf_refused, flow_token};
+use super::steps::FieldError;
+use super::visit::{Visit, csrf_ok, flow_token};
 use crate::crypto::{constant_time_eq, token_hash};
 use crate::http::error::AppError;
 use crate::http::problem::{FieldProblem, Problem, problem};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::values::form::{FIELDS, Input, Kind, Step, fields_of};
 use crate::with_pool;
 
 /// CORS for the API: off unless `CORS_ALLOWED_ORIGINS` lists origins; then only those, with
@@ -161,7 +162,7 @@ fn flow_view(flow: &Flow, token: Option<&str>) -> FlowView {
                         hint: f.hint.into(),
                         autocomplete: f.autocomplete.into(),
                         options: if f.kind == Kind::Prefecture {
-                            super::fields::PREFECTURES.iter().map(|p| p.to_string()).collect()
+                            crate::values::fields::PREFECTURES.iter().map(|p| p.to_string()).collect()
                         } else {
                             Vec::new()
                         },
@@ -187,7 +188,7 @@ fn flow_view(flow: &Flow, token: Option<&str>) -> FlowView {
         steps,
         values,
         password_set: flow.has_password,
-        next_step: (!completed).then(|| Step::Confirm.blocked_by(&flow.data).unwrap_or(Step::Confirm).slug().to_string()),
+        next_step: (!completed).then(|| flow.data.incomplete_step_before(Step::Confirm).unwrap_or(Step::Confirm).slug().to_string()),
         registration_number: flow.registration_number.clone(),
         token: token.map(str::to_string),
     }
@@ -218,7 +219,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, changes_state: bool
     if changes_state && by_cookie {
         let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
         if !csrf_ok(state, headers, !sent.is_empty() && constant_time_eq(sent, &flow.csrf_token)) {
-            csrf_refused("api");
+            crate::http::csrf::refused("api");
             return Ok(Err(problem(
                 StatusCode::FORBIDDEN,
                 "csrf-token-invalid",

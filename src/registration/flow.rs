@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::crypto::{random_token, token_hash};
 use crate::db::Db;
+use crate::values::form::Step;
 use crate::with_pool;
 
 /// The values entered so far, by field name, as shown back to the person (normalised where they
@@ -34,6 +35,12 @@ impl FlowData {
 
     pub fn set(&mut self, field: &str, value: String) {
         self.values.insert(field.to_string(), value);
+    }
+
+    /// The first step whose values are not yet complete, if it comes before `step`.
+    pub fn incomplete_step_before(&self, step: Step) -> Option<Step> {
+        let done = [self.customer_done, self.address_done, self.plan_done];
+        Step::ALL.into_iter().zip(done).take(step.number() - 1).find(|(_, done)| !done).map(|(s, _)| s)
     }
 
     /// The furthest step these values let the person reach (1 お客様情報 … 4 確認): one past the

@@ -2,13 +2,14 @@
 
 use askama::Template;
 
-use super::fields::{PREFECTURES, display_postal_code};
 use super::flow::FlowData;
 use super::plans::PlanOption;
-use super::steps::{FieldDef, FieldError, Kind, Step, fields_of};
+use super::steps::FieldError;
 use crate::catalog::Catalog;
 use crate::inventory::StockStatus;
 use crate::region::RegionCheck;
+use crate::values::fields::{PREFECTURES, display_postal_code};
+use crate::values::form::{FieldDef, Kind, Step, fields_of};
 
 pub type Progress = Vec<(usize, &'static str)>;
 

@@ -5,17 +5,17 @@
 
 use time::OffsetDateTime;
 
-use super::fields;
 use super::flow::{self, Flow, FlowData};
 use super::plans;
-use super::steps::{self, FieldError, Input, Rules, Step};
+use super::steps::{self, FieldError, Rules};
 use super::submit::{self, Outcome};
 use crate::http::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::values::form::{Input, Step};
 use crate::with_pool;
 
 pub fn rules(state: &AppState) -> Rules<'_> {
-    Rules { min_age: state.config.min_age, max_age: state.config.max_age, today: fields::today_in_japan(), catalog: &state.catalog }
+    Rules { min_age: state.config.min_age, max_age: state.config.max_age, today: crate::values::jst::today(), catalog: &state.catalog }
 }
 
 /// A step after saving: the values as stored and what failed.
@@ -108,7 +108,7 @@ pub const CONSENT_REQUIRED: &str = "登録には、利用規約・個人情報�
 /// The final submit: consent, then the idempotent registration; a step that needs attention is
 /// marked incomplete so the person is led back to it.
 pub async fn submit(state: &AppState, flow: &Flow, agreed: bool) -> Result<Submitted, AppError> {
-    if let Some(earlier) = Step::Confirm.blocked_by(&flow.data) {
+    if let Some(earlier) = flow.data.incomplete_step_before(Step::Confirm) {
         return Ok(Submitted::SendBack(SendBack::Step(earlier)));
     }
     if !agreed {

@@ -3,17 +3,18 @@
 //! flow already claimed and get the same 受付番号; two flows with one email get one row, because
 //! the unique index on the normalised email decides.
 
-use rand::Rng;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::flow::Flow;
-use super::steps::{Rules, Step, recheck};
+use super::steps::{Rules, recheck};
 use crate::db::is_unique_violation;
 use crate::inventory::Reservation;
 use crate::mail;
 use crate::region::RegionCheck;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::values::form::Step;
+use crate::values::registration_number::new_registration_number;
 use crate::with_pool;
 use crate::{claim_mail_slot, insert_outbox};
 
@@ -27,16 +28,6 @@ pub enum Outcome {
     SoldOut,
     /// The plan is not offered at the entered address.
     NotOffered,
-}
-
-/// Crockford-like alphabet without 0/O and 1/I/L, which people misread on the phone.
-const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-
-/// `XXXX-XXXX-XXXX`: 12 random symbols (~59 bits), so numbers cannot be guessed in sequence.
-pub fn new_registration_number() -> String {
-    let mut rng = rand::rng();
-    let symbols: Vec<char> = (0..12).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
-    symbols.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
 }
 
 pub async fn submit(state: &AppState, flow: &Flow, rules: &Rules<'_>) -> anyhow::Result<Outcome> {
@@ -69,9 +60,17 @@ async fn claim_and_register(state: &AppState, flow: &Flow, region_status: &str) 
     // Both possible mails are rendered before the transaction, so rendering can never hold locks
     // and both outcomes cost the same (their timing must not tell them apart).
     let email = data.get("email");
-    let plan_name = state.catalog.plan(data.get("plan_id")).map_or(data.get("plan_id"), |p| p.name.as_str());
+    let plan_name = state.catalog.plan_name(data.get("plan_id"));
     let link = mail::verify_url(&config.public_base_url, config.secret_key.expose(), &number, email, now);
-    let confirmation = mail::confirmation(&config.mail, data, plan_name, &number, &link).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    let addressee = mail::Addressee {
+        family_name: data.get("family_name"),
+        given_name: data.get("given_name"),
+        family_name_kana: data.get("family_name_kana"),
+        given_name_kana: data.get("given_name_kana"),
+        email,
+    };
+    let confirmation =
+        mail::confirmation(&config.mail, &addressee, plan_name, &number, &link).map_err(|e| sqlx::Error::Encode(e.into()))?;
     let duplicate = mail::duplicate_notice(&config.mail, email, now).map_err(|e| sqlx::Error::Encode(e.into()))?;
     let birth_date = time::Date::parse(data.get("birth_date"), format_description!("[year]-[month]-[day]"))
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
@@ -163,18 +162,4 @@ async fn claim_and_register(state: &AppState, flow: &Flow, region_status: &str) 
         tx.commit().await?;
         Ok(Outcome::Registered { number, newly: true })
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn registration_numbers_are_readable_and_random() {
-        let a = new_registration_number();
-        assert_eq!(a.len(), 14);
-        assert!(a.chars().all(|c| c == '-' || ALPHABET.contains(&(c as u8))), "{a}");
-        let many: std::collections::HashSet<String> = (0..1000).map(|_| new_registration_number()).collect();
-        assert_eq!(many.len(), 1000);
-    }
 }

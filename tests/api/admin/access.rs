@@ -1,7 +1,7 @@
 //! Every admin route, for anonymous visitors, viewers and operators: the server decides, whatever
 //! the page offers. Reads are open to both roles; changes need an operator and the CSRF token.
 
-use normal_form_app::admin::Role;
+use normal_form_app::admin::actor::Role;
 use normal_form_app::with_pool;
 
 use super::admin;

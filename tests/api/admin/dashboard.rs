@@ -1,7 +1,7 @@
 //! ダッシュボード (`GET /admin`) and 監査ログ (`GET /admin/audit`): the figures for seeded data,
 //! Japanese days, escaping, paging, and who may see them.
 
-use normal_form_app::admin::Role;
+use normal_form_app::admin::actor::Role;
 use normal_form_app::with_pool;
 use time::{Duration, OffsetDateTime, UtcOffset};
 

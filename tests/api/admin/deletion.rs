@@ -1,7 +1,7 @@
 //! 削除依頼: an operator deletes a registrant's personal data — every row in every table that
 //! holds it — leaving an audit record without personal data; the address can register again.
 
-use normal_form_app::admin::Role;
+use normal_form_app::admin::actor::Role;
 use normal_form_app::with_pool;
 use serde_json::Value;
 

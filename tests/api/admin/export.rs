@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use normal_form_app::admin::Role;
+use normal_form_app::admin::actor::Role;
 use normal_form_app::with_pool;
 
 use super::admin;

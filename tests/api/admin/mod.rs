@@ -10,7 +10,7 @@ mod reviews;
 mod switches;
 mod xss;
 
-use normal_form_app::admin::Role;
+use normal_form_app::admin::actor::Role;
 use normal_form_app::admin::totp;
 
 use crate::helpers::{TestApp, client, csrf_token, location};

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use normal_form_app::admin::Role;
+use normal_form_app::admin::actor::Role;
 use normal_form_app::with_pool;
 use time::{Date, Duration, OffsetDateTime};
 

@@ -1,7 +1,7 @@
 //! 確認待ち: the queue, its filters and pages, and decisions (approve/reject, stock reservation,
 //! audit, the registrant's mail, races), for each role.
 
-use normal_form_app::admin::Role;
+use normal_form_app::admin::actor::Role;
 use normal_form_app::with_pool;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -153,7 +153,7 @@ on_both_backends_with! { FALLBACK;
         assert!(html.contains(&a) && html.contains(&c));
         let html = operator.get_html("/admin/reviews?status=decided").await;
         assert!(!html.contains(&a), "nothing decided yet");
-        let today = time::OffsetDateTime::now_utc().to_offset(normal_form_app::registration::fields::JST).date();
+        let today = normal_form_app::values::jst::today();
         let html = operator.get_html(&format!("/admin/reviews?from={today}&to={today}")).await;
         assert!(html.contains(&a) && html.contains(&c));
         let tomorrow = today.next_day().expect("date");

@@ -2,7 +2,7 @@
 //! form-error record, a decision comment and a switch reason — all shown escaped on every admin
 //! screen, never as markup.
 
-use normal_form_app::admin::Role;
+use normal_form_app::admin::actor::Role;
 use normal_form_app::with_pool;
 
 use super::admin;

@@ -16,12 +16,17 @@ use axum::routing::get;
 use encoding_rs::{EncoderResult, SHIFT_JIS};
 use futures_util::stream;
 
-use super::registrations::{Cursor, Direction, Filters, ListRow, RawFilters, fetch_page, inventory_label, jst_label, region_label};
-use super::{AdminError, AdminSession, Role, audit};
+use super::filters::{Filters, RawFilters, inventory_label, region_label};
+use super::query::{Cursor, Direction, ListRow, fetch_page};
+use crate::admin::actor::Role;
+use crate::admin::audit;
+use crate::admin::error::AdminError;
+use crate::admin::session::AdminSession;
 use crate::db::Db;
 use crate::http::error::error_page;
-use crate::registration::fields::{JST, display_postal_code};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::values::fields::display_postal_code;
+use crate::values::jst;
 
 /// Rows per database round trip.
 pub const BATCH_ROWS: i64 = 5000;
@@ -142,7 +147,7 @@ fn write_rows(rows: &[ListRow], plans: &HashMap<String, String>, header: bool) -
         writer.write_record(HEADER)?;
     }
     for row in rows {
-        let created = jst_label(row.created_at);
+        let created = jst::date_time(row.created_at);
         let birth = row.birth_date.to_string();
         let postal = display_postal_code(&row.postal_code);
         let verified = if row.email_verified_at.is_some() { "確認済み" } else { "未確認" };
@@ -254,8 +259,7 @@ async fn export(session: AdminSession, State(state): State<AppState>, RawQuery(q
         let chunk = export.next_chunk().await?;
         Some((chunk, export))
     }));
-    let today = time::OffsetDateTime::now_utc().to_offset(JST).date();
-    let filename = format!("registrations-{:04}{:02}{:02}.csv", today.year(), today.month() as u8, today.day());
+    let filename = format!("registrations-{}.csv", jst::compact_date(jst::today()));
     let content_type = match encoding {
         Encoding::Utf8 => "text/csv; charset=utf-8",
         Encoding::Cp932 => "text/csv; charset=Shift_JIS",

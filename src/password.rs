@@ -11,10 +11,10 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use rand::RngCore;
 use tokio::sync::Semaphore;
 
-use super::fields::Rule;
+use crate::values::fields::Rule;
 
 static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| include_str!("../../assets/common-passwords.txt").lines().filter(|l| !l.is_empty()).collect());
+    LazyLock::new(|| include_str!("../assets/common-passwords.txt").lines().filter(|l| !l.is_empty()).collect());
 
 pub const MIN_CHARS: usize = 8;
 pub const MAX_CHARS: usize = 128;

@@ -2,7 +2,7 @@
 //! for local runs.
 //!
 //! The JSON layer adds the request being served (`request_id`, `method`, `path`, kept in a
-//! task-local by `http::request_log`) to each line logged while serving it, at the top level,
+//! task-local, `context`) to each line logged while serving it, at the top level,
 //! where log queries such as the runbook's `filter-log-events` find them. Spans are not used: their
 //! fields would not appear in the lines.
 
@@ -17,6 +17,9 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+
+pub mod context;
+pub mod redact;
 
 use crate::config::LogFormat;
 use crate::json::push_json_string;
@@ -192,7 +195,7 @@ impl<S: Subscriber> Layer<S> for JsonLayer {
             line.push_str("\",\"level\":\"");
             line.push_str(event.metadata().level().as_str());
             line.push('"');
-            crate::http::request_log::with_current(|request| {
+            context::with_current(|request| {
                 line.push_str(",\"request_id\":");
                 push_json_string(line, &request.id);
                 line.push_str(",\"method\":\"");
@@ -222,38 +225,8 @@ impl<S: Subscriber> Layer<S> for JsonLayer {
     }
 }
 
-/// Masks what looks like an email address or a phone number in free text — error messages from
-/// other systems (an SMTP server's rejection, say) may quote what we sent them, and no personal
-/// data may reach the logs.
-pub fn redact(text: &str) -> String {
-    let is_separator = |c: char| c.is_whitespace() || "<>\"'(),;[]".contains(c);
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        let digits = word.chars().filter(char::is_ascii_digit).count();
-        if word.contains('@') || digits >= 10 {
-            out.push_str("[redacted]");
-        } else {
-            out.push_str(word);
-        }
-        word.clear();
-    };
-    for c in text.chars() {
-        if is_separator(c) {
-            flush(&mut word, &mut out);
-            out.push(c);
-        } else {
-            word.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::redact;
-
     #[test]
     fn numbers_are_valid_json_and_keep_their_value() {
         for value in [0.0, 0.29, 12.3, 1234.56, -0.07, 0.1 + 0.2, 1e-9, 3.0e20] {
@@ -263,12 +236,5 @@ mod tests {
             let parsed: f64 = serde_json::from_str(&out).expect("a JSON number");
             assert_eq!(parsed, value, "{out}");
         }
-    }
-
-    #[test]
-    fn redacts_addresses_and_phone_numbers() {
-        assert_eq!(redact("550 5.1.1 <taro@example.jp>: user unknown"), "550 5.1.1 <[redacted]>: user unknown");
-        assert_eq!(redact("call 090-1234-5678 now"), "call [redacted] now");
-        assert_eq!(redact("timed out after 2000 ms"), "timed out after 2000 ms");
     }
 }

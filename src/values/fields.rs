@@ -4,7 +4,7 @@
 //! back to them and stored) or a Japanese message saying what to fix. The HTML form, the inline
 //! checks of the browser script and the final submit all call these same functions.
 
-use time::{Date, Month, OffsetDateTime, UtcOffset};
+use time::{Date, Month};
 use unicode_normalization::UnicodeNormalization;
 use wana_kana::ConvertJapanese;
 
@@ -57,12 +57,6 @@ pub const PREFECTURES: [&str; 47] = [
     "鹿児島県",
     "沖縄県",
 ];
-
-/// Japan has no daylight saving time, so a fixed +09:00 is exact.
-pub const JST: UtcOffset = match UtcOffset::from_hms(9, 0, 0) {
-    Ok(offset) => offset,
-    Err(_) => UtcOffset::UTC,
-};
 
 /// Longest value kept from any input; anything longer is cut at the edge (and then fails its
 /// own, smaller length rule), so a huge paste can neither bloat a flow nor reach the database.
@@ -221,10 +215,6 @@ pub fn birth_date(raw: &str, min_age: u32, max_age: u32, today: Date) -> Rule<Da
         return Err("生年月日をご確認ください。".into());
     }
     Ok(date)
-}
-
-pub fn today_in_japan() -> Date {
-    OffsetDateTime::now_utc().to_offset(JST).date()
 }
 
 /// 郵便番号: 7 digits, written with or without the hyphen, in 全角 or 半角. Stored as 7 digits.
