@@ -60,6 +60,49 @@ pub enum Command {
         #[command(subcommand)]
         command: PostalCommand,
     },
+    /// Backups of the database (SQLite or PostgreSQL) with a manifest of what they hold.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
+    /// Container health check: GET /health/live of the instance on LISTEN_ADDR; exit 0 when it
+    /// answers 200 within 3 s, 1 otherwise.
+    Probe {
+        /// Another URL to probe (default: http://LISTEN_ADDR/health/live, 0.0.0.0 as 127.0.0.1).
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum BackupCommand {
+    /// Back up DATABASE_URL (SQLite: VACUUM INTO; PostgreSQL: pg_dump -Fc in one snapshot) and
+    /// write PATH.manifest.json beside it.
+    Create {
+        /// Where to write it (default: BACKUP_DIR/normal-form-app-BACKEND-UTCTIME.EXT).
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+        /// Folder for backups without --output.
+        #[arg(long, env = "BACKUP_DIR", default_value = "backups")]
+        backup_dir: std::path::PathBuf,
+    },
+    /// Restore a backup somewhere of its own and compare every table's row count and the
+    /// registrations' checksum with its manifest (exit 1 on any difference).
+    Verify {
+        path: std::path::PathBuf,
+        /// PostgreSQL server to restore into (a scratch database is created and dropped there;
+        /// default: DATABASE_URL's server).
+        #[arg(long)]
+        scratch_url: Option<String>,
+    },
+    /// Replace DATABASE_URL's contents with a backup, checked against its manifest. Refuses a
+    /// database holding registrations, flows or admin accounts, or one the service is connected
+    /// to, without --force.
+    Restore {
+        path: std::path::PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -241,6 +284,47 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Postal { command: PostalCommand::Import { file, out } } => {
             crate::address::import::run_import_cli(&file, &out)?;
         }
+        Command::Backup { command } => match command {
+            BackupCommand::Create { output, backup_dir } => {
+                let output = output
+                    .unwrap_or_else(|| crate::backup::default_output(&backup_dir, &config.database_url, time::OffsetDateTime::now_utc()));
+                crate::backup::create(&config, output).await?;
+            }
+            BackupCommand::Verify { path, scratch_url } => {
+                crate::backup::verify(&config, &path, scratch_url.as_deref()).await?;
+            }
+            BackupCommand::Restore { path, force } => {
+                crate::backup::restore(&config, &path, force).await?;
+            }
+        },
+        Command::Probe { url } => return Ok(probe(url, &config).await),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `probe`: what the container's HEALTHCHECK and the ECS task run.
+async fn probe(url: Option<String>, config: &Config) -> ExitCode {
+    let url = url.unwrap_or_else(|| {
+        let mut addr = config.listen_addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}/health/live")
+    });
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build();
+    let answer = match client {
+        Ok(client) => client.get(&url).send().await,
+        Err(err) => Err(err),
+    };
+    match answer {
+        Ok(response) if response.status() == reqwest::StatusCode::OK => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!("probe: {url} answered {}", response.status());
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("probe: {url}: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }

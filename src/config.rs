@@ -107,6 +107,9 @@ pub struct Config {
     pub mode: Mode,
     pub listen_addr: SocketAddr,
     pub database_url: String,
+    /// A read-only replica (`DATABASE_READ_URL`) for the admin console's lists, search, dashboard
+    /// and CSV and for the reports; absent: they read the writer.
+    pub database_read_url: Option<String>,
     pub data_dir: PathBuf,
     pub public_base_url: String,
     pub secret_key: Secret,
@@ -162,6 +165,18 @@ impl Config {
             }
             None => format!("sqlite://{}", data_dir.join("normal-form-app.db").display()),
         };
+        let database_read_url = match env.get("DATABASE_READ_URL") {
+            Some(url) if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) => {
+                return Err(bad(
+                    "DATABASE_READ_URL",
+                    "must start with postgres:// or postgresql:// (a read replica of the PostgreSQL writer)",
+                ));
+            }
+            Some(_) if database_url.starts_with("sqlite:") => {
+                return Err(bad("DATABASE_READ_URL", "needs DATABASE_URL to be PostgreSQL: SQLite has no replicas"));
+            }
+            other => other,
+        };
         let public_base_url = match env.get("PUBLIC_BASE_URL") {
             Some(url) => {
                 let url = url.trim_end_matches('/').to_string();
@@ -209,6 +224,7 @@ impl Config {
             mode,
             listen_addr,
             database_url,
+            database_read_url,
             data_dir,
             public_base_url,
             secret_key,
@@ -403,6 +419,19 @@ mod tests {
             assert_eq!(err.var, var);
             assert!(err.to_string().starts_with(var), "{err}");
         }
+    }
+
+    #[test]
+    fn a_read_replica_needs_a_postgresql_writer() {
+        let key = "k".repeat(40);
+        let pg = [("SECRET_KEY", key.as_str()), ("DATABASE_URL", "postgres://w/db")];
+        let config = Config::from_source(&env(&[pg[0], pg[1], ("DATABASE_READ_URL", "postgres://r/db")])).expect("config");
+        assert_eq!(config.database_read_url.as_deref(), Some("postgres://r/db"));
+        assert_eq!(Config::from_source(&env(&pg)).expect("config").database_read_url, None);
+        let err = Config::from_source(&env(&[pg[0], pg[1], ("DATABASE_READ_URL", "sqlite://x.db")])).expect_err("scheme");
+        assert_eq!(err.var, "DATABASE_READ_URL");
+        let err = Config::from_source(&env(&[pg[0], ("DATABASE_READ_URL", "postgres://r/db")])).expect_err("sqlite writer");
+        assert!(err.to_string().contains("SQLite"), "{err}");
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! backend's pool. Where the dialects differ, the caller matches on `Db` itself.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::Connection as _;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::config::Config;
@@ -52,7 +54,7 @@ impl DbError {
             DbError::Migrate(sqlx::migrate::MigrateError::Execute(err)) | DbError::Sqlx(err) => err,
             _ => return false,
         };
-        matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+        is_connection_error(err)
     }
 }
 
@@ -154,8 +156,115 @@ impl Db {
         Ok(started.elapsed())
     }
 
+    /// How far a read replica's replay is behind (seconds; 0 when it has replayed all it
+    /// received), or `None` for a database that is not a standby.
+    pub async fn replication_lag(&self) -> Result<Option<f64>, sqlx::Error> {
+        let Db::Postgres(pool) = self else { return Ok(None) };
+        sqlx::query_scalar(
+            "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL \
+             WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
+             ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END::float8",
+        )
+        .fetch_one(pool)
+        .await
+    }
+
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await)
+    }
+}
+
+/// Whether the writer and the read replica answer, as the watch job (`jobs::watch_databases`) and
+/// `/health` last saw them. While the writer is down the public form pauses (503 with
+/// `Retry-After`) and the admin console reads on from the replica.
+#[derive(Clone, Debug, Default)]
+pub struct Availability(Arc<Down>);
+
+#[derive(Debug, Default)]
+struct Down {
+    writer: AtomicBool,
+    reader: AtomicBool,
+}
+
+impl Availability {
+    pub fn writer_up(&self) -> bool {
+        !self.0.writer.load(Ordering::Relaxed)
+    }
+
+    pub fn reader_up(&self) -> bool {
+        !self.0.reader.load(Ordering::Relaxed)
+    }
+
+    /// Records what a check saw; a change is logged once (ERROR when the writer goes).
+    pub fn set_writer(&self, up: bool) {
+        let was_down = self.0.writer.swap(!up, Ordering::Relaxed);
+        match (was_down, up) {
+            (false, false) => tracing::error!(event = "database_writer_down", "database writer unreachable; registration paused"),
+            (true, true) => tracing::info!(event = "database_writer_up", "database writer reachable again; registration resumed"),
+            _ => {}
+        }
+    }
+
+    pub fn set_reader(&self, up: bool) {
+        let was_down = self.0.reader.swap(!up, Ordering::Relaxed);
+        match (was_down, up) {
+            (false, false) => tracing::warn!(event = "database_reader_down", "read replica unreachable; reads go to the writer"),
+            (true, true) => tracing::info!(event = "database_reader_up", "read replica reachable again"),
+            _ => {}
+        }
+    }
+}
+
+/// Checks one database over a connection of its own, outside the pool: a pool that is busy under
+/// load must not look like a database that is down.
+pub struct Probe {
+    options: Option<PgConnectOptions>,
+    connection: Option<PgConnection>,
+}
+
+impl Probe {
+    pub fn new(db: &Db) -> Probe {
+        let options = match db {
+            Db::Postgres(pool) => Some((*pool.connect_options()).clone().application_name("normal-form-app-probe")),
+            Db::Sqlite(_) => None,
+        };
+        Probe { options, connection: None }
+    }
+
+    /// `SELECT 1` within `timeout` (reconnecting first when the last check failed). SQLite, a file
+    /// of this process, always answers.
+    pub async fn answers(&mut self, timeout: Duration) -> bool {
+        let Some(options) = &self.options else { return true };
+        let check = async {
+            if self.connection.is_none() {
+                self.connection = Some(PgConnection::connect_with(options).await?);
+            }
+            match &mut self.connection {
+                Some(connection) => sqlx::query("SELECT 1").execute(connection).await.map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let ok = matches!(tokio::time::timeout(timeout, check).await, Ok(Ok(())));
+        if !ok {
+            // Closed by the server, or stuck: the next check opens a fresh one.
+            self.connection = None;
+        }
+        ok
+    }
+}
+
+/// True when the error means the database could not be reached or went away mid-request (a
+/// restart, a failover, a dropped connection), as opposed to refusing what we asked: the person
+/// is told to retry shortly instead of seeing an internal error.
+pub fn is_connection_error(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        // 08xxx connection exceptions, 57P01-57P03 admin/crash shutdown, cannot connect now;
+        // 25006 read-only transaction (a writer that became a standby).
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "25006"))
+        }
+        _ => false,
     }
 }
 

@@ -1,10 +1,11 @@
-//! Background jobs every instance runs beside the web server: deferred migrations, and the
-//! periodic chores (metrics upkeep, idle rate-limit entries, expired admin sessions, plan stock,
-//! the region re-check). `startup` spawns them and stops them at shutdown.
+//! Background jobs every instance runs beside the web server: deferred migrations, the watch on
+//! the writer and the read replica, and the periodic chores (metrics upkeep, idle rate-limit
+//! entries, expired admin sessions, plan stock, the region re-check). `startup` spawns them and
+//! stops them at shutdown.
 
 use std::time::Duration;
 
-use crate::db::Db;
+use crate::db::{Db, Probe};
 use crate::state::AppState;
 
 /// Applies the migrations once the database answers (the service started while it did not).
@@ -49,6 +50,43 @@ pub async fn housekeeping(state: AppState) {
                 Ok(_) => {}
                 Err(err) => tracing::error!(event = "region_recheck_failed", error = %err, "region re-check failed"),
             },
+        }
+    }
+}
+
+/// How often the writer and the replica are checked, and how long one check may take.
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// Checks that must fail in a row before a database counts as down: one lost packet must not
+/// pause the form.
+const FAILURES_FOR_DOWN: u32 = 2;
+
+/// Keeps `state.availability` current: the writer and the replica are checked every second over
+/// connections of their own, so the form pauses within ~2 s of the writer going and resumes
+/// within ~1 s of its return.
+pub async fn watch_databases(state: AppState) {
+    let mut writer = Probe::new(&state.db);
+    let mut reader = state.read_db.as_ref().map(Probe::new);
+    let (mut writer_failures, mut reader_failures) = (0u32, 0u32);
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (writer_ok, reader_ok) = match &mut reader {
+            Some(reader) => {
+                let (w, r) = tokio::join!(writer.answers(WATCH_EVERY), reader.answers(WATCH_EVERY));
+                (w, Some(r))
+            }
+            None => (writer.answers(WATCH_EVERY).await, None),
+        };
+        writer_failures = if writer_ok { 0 } else { writer_failures + 1 };
+        if writer_ok || writer_failures >= FAILURES_FOR_DOWN {
+            state.availability.set_writer(writer_ok);
+        }
+        if let Some(reader_ok) = reader_ok {
+            reader_failures = if reader_ok { 0 } else { reader_failures + 1 };
+            if reader_ok || reader_failures >= FAILURES_FOR_DOWN {
+                state.availability.set_reader(reader_ok);
+            }
         }
     }
 }

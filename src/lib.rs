@@ -4,6 +4,7 @@ pub mod address;
 pub mod admin;
 pub mod apis;
 pub mod assets;
+pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod config;

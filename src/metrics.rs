@@ -69,6 +69,9 @@ fn describe() {
     describe_gauge!("nfa_db_pool_connections", "Database pool connections by state");
     describe_gauge!("nfa_db_pool_max_connections", "Database pool size limit");
     describe_gauge!("nfa_database_up", "1 when the last health check reached the database");
+    describe_gauge!("nfa_database_read_up", "1 when the last scrape reached the read replica (DATABASE_READ_URL)");
+    describe_gauge!("nfa_registration_paused", "1 while the form is paused because the database writer is down");
+    describe_counter!("nfa_writer_paused_requests_total", "Requests answered 503 while the database writer was down, by area");
     describe_gauge!("nfa_app_info", "Build information");
     describe_histogram!("nfa_db_pool_acquire_duration_seconds", "Wait for a database connection (sampled by health checks and scrapes)");
     describe_gauge!("nfa_outbox_messages", "Outgoing mail by state");
@@ -110,7 +113,12 @@ pub async fn rendered(state: &AppState) -> String {
 async fn refresh_gauges(state: &AppState) {
     let up = matches!(tokio::time::timeout(std::time::Duration::from_millis(1500), state.db.ping()).await, Ok(Ok(_)));
     metrics::gauge!("nfa_database_up").set(if up { 1.0 } else { 0.0 });
-    metrics::gauge!("nfa_app_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    if let Some(replica) = &state.read_db {
+        let up = matches!(tokio::time::timeout(std::time::Duration::from_millis(1500), replica.ping()).await, Ok(Ok(_)));
+        metrics::gauge!("nfa_database_read_up").set(if up { 1.0 } else { 0.0 });
+    }
+    metrics::gauge!("nfa_registration_paused").set(if state.availability.writer_up() { 0.0 } else { 1.0 });
+    metrics::gauge!("nfa_app_info", "version" => env!("CARGO_PKG_VERSION"), "commit" => crate::health::COMMIT).set(1.0);
     for status in state.apis.statuses(&state.config) {
         let gauge = match status.circuit {
             "open" => 2.0,

@@ -17,7 +17,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::apis::Apis;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::db::{Db, PoolSettings};
+use crate::db::{Availability, Db, PoolSettings};
 use crate::http::rate_limit::RateLimits;
 use crate::http::{rate_limit, request_log, security_headers};
 use crate::password::PasswordHasher;
@@ -36,15 +36,15 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(crate::health::health))
         .route("/health/live", get(crate::health::live))
         .route("/metrics", get(crate::metrics::render))
-        .merge(registration::routes())
+        .merge(registration::routes(&state.availability))
         .merge(match registration::api::cors(&state.config.cors_allowed_origins) {
-            Some(cors) => registration::api::routes().layer(cors),
-            None => registration::api::routes(),
+            Some(cors) => registration::api::routes(&state.availability).layer(cors),
+            None => registration::api::routes(&state.availability),
         })
-        .merge(crate::mail::verify::routes())
+        .merge(crate::mail::verify::routes(&state.availability))
         .merge(crate::address::routes::routes())
         .merge(crate::assets::routes())
-        .merge(crate::admin::routes(&state.config))
+        .merge(crate::admin::routes(&state))
         // Outermost first, in one `ServiceBuilder`: axum boxes and clones each `Router::layer`
         // separately for every request. Tower layers, not axum's `from_fn`, which clones the inner
         // service stack and boxes futures per request.
@@ -106,11 +106,17 @@ impl Application {
             // The default base URL follows the port actually bound (port 0 picks a free one).
             config.public_base_url = format!("http://{}", listener.local_addr()?);
         }
+        let read_db = match &config.database_read_url {
+            Some(url) => Some(Db::connect(url, &PoolSettings::from(&config)).context("DATABASE_READ_URL")?),
+            None => None,
+        };
         let state = AppState {
             rate_limits: RateLimits::new(config.rate_limit_per_minute),
             hasher: PasswordHasher::new(),
             config: Arc::new(config),
             db,
+            read_db,
+            availability: Availability::default(),
             catalog,
             apis,
             started_at: Instant::now(),
@@ -136,7 +142,9 @@ impl Application {
         let Application { listener, state, mail } = self;
         let drain_timeout = state.config.shutdown_timeout;
         let db = state.db.clone();
+        let read_db = state.read_db.clone();
         let housekeeping = tokio::spawn(crate::jobs::housekeeping(state.clone()));
+        let watch = tokio::spawn(crate::jobs::watch_databases(state.clone()));
         let switch_poll = tokio::spawn(crate::admin::switches::poll(state.clone()));
         let emf = state.config.emf_interval.map(|every| tokio::spawn(crate::emf::run(state.clone(), every)));
         let mail_worker = tokio::spawn(crate::mail::worker::run(state.db.clone(), mail.transport, mail.from, state.config.mail.clone()));
@@ -160,12 +168,16 @@ impl Application {
             },
         };
         housekeeping.abort();
+        watch.abort();
         switch_poll.abort();
         if let Some(emf) = emf {
             emf.abort();
         }
         mail_worker.abort();
         db.close().await;
+        if let Some(replica) = read_db {
+            replica.close().await;
+        }
         tracing::info!(event = "shutdown_complete", "stopped");
         result
     }

@@ -36,6 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "ops",
             "dev",
             "stub_apis",
+            "backup",
         ],
     ),
     ("application state", &["state"]),

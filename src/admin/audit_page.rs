@@ -135,7 +135,7 @@ async fn show(State(state): State<AppState>, session: AdminSession, RawQuery(que
         None | Some("") => None,
         Some(raw) => Some(raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or(AdminError::BadForm)?),
     };
-    let mut rows = audit::recent(&state.db, before, PAGE_SIZE + 1).await?;
+    let mut rows = audit::recent(state.reads(), before, PAGE_SIZE + 1).await?;
     let more = rows.len() as i64 > PAGE_SIZE;
     rows.truncate(PAGE_SIZE as usize);
     let next_before = if more { rows.last().map(|r| r.id) } else { None };

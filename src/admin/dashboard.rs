@@ -272,7 +272,7 @@ async fn dashboard(
     Extension(cache): Extension<Arc<Cache>>,
     session: AdminSession,
 ) -> Result<Response, AdminError> {
-    let db = &state.db;
+    let db = state.reads();
     let today = jst::today();
     let (aggregates, (active_flows, reviews_pending), (mail_pending, mail_failed)) = tokio::try_join!(
         cache.get(db, today),

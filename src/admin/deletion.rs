@@ -195,7 +195,7 @@ async fn confirm_page(
     errors: Vec<&'static str>,
     reason: &str,
 ) -> Result<Response, AdminError> {
-    let counts = count(&state.db, r).await?;
+    let counts = count(state.fresh_reads(), r).await?;
     let page = ConfirmPage {
         layout: Layout::new(session, Section::Registrations),
         id: r.id,
@@ -213,7 +213,7 @@ async fn confirm_page(
 
 async fn show(State(state): State<AppState>, session: AdminSession, Path(id): Path<String>) -> Result<Response, AdminError> {
     let id = parse_id(&id)?;
-    let r = registrant(&state.db, id).await?.ok_or(AdminError::NotFound)?;
+    let r = registrant(state.fresh_reads(), id).await?.ok_or(AdminError::NotFound)?;
     confirm_page(&state, &session, &r, StatusCode::OK, Vec::new(), "").await
 }
 
@@ -252,7 +252,7 @@ async fn delete(
     session.check_csrf(&state, &headers, &form.csrf_token)?;
     session.require(Role::Operator)?;
     let id = parse_id(&id)?;
-    let r = registrant(&state.db, id).await?.ok_or(AdminError::NotFound)?;
+    let r = registrant(state.fresh_reads(), id).await?.ok_or(AdminError::NotFound)?;
     let reason = form.reason.trim();
     let mut errors = Vec::new();
     if normalise_number(&form.confirm_number) != r.registration_number {

@@ -20,6 +20,8 @@ pub struct Layout {
     pub is_operator: bool,
     pub csrf_token: String,
     pub section: Section,
+    /// The writer is down: a banner says so and no action is offered.
+    pub read_only: bool,
 }
 
 impl Layout {
@@ -27,9 +29,10 @@ impl Layout {
         Layout {
             email: session.user.email.clone(),
             role_label: session.user.role.label(),
-            is_operator: session.user.role == Role::Operator,
+            is_operator: session.user.role == Role::Operator && !session.read_only,
             csrf_token: session.csrf_token.clone(),
             section,
+            read_only: session.read_only,
         }
     }
 

@@ -24,17 +24,33 @@ pub mod throttle;
 pub mod totp;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::Response;
 
-use crate::config::Config;
+use crate::http::error::error_page;
+use crate::http::writer_gate::{Hold, WriterGateLayer};
 use crate::state::AppState;
 
-pub fn routes(config: &Config) -> Router<AppState> {
+/// Every screen. While the database writer is down the console reads on (from the replica) and
+/// every action is refused with 503 (`writes_paused`).
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(auth::routes())
-        .merge(dashboard::routes(config.dashboard_cache))
+        .merge(dashboard::routes(state.config.dashboard_cache))
         .merge(reviews::routes())
         .merge(registrations::routes())
         .merge(deletion::routes())
         .merge(switches::routes())
         .merge(audit_page::routes())
+        .layer(WriterGateLayer::new(state.availability.clone(), Hold::Writes, "admin", writes_paused))
+}
+
+fn writes_paused(_: &Parts, _: Bytes) -> Response {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ただいま書き込みを停止しています",
+        "データベース（書き込み）に接続できないため、この操作は行われませんでした。一覧・検索・ダッシュボードはこのままご覧いただけます。復旧後に、もう一度操作してください。",
+    )
 }

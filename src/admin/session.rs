@@ -161,17 +161,21 @@ pub async fn purge_expired(db: &Db) -> Result<u64, sqlx::Error> {
 }
 
 /// The session the request's cookie names, when it exists, is in `stage` and has not run out
-/// (an expired one is deleted on sight).
+/// (an expired one is deleted on sight). While the writer is down it is read from the replica and
+/// left as it is.
 pub(crate) async fn current(state: &AppState, headers: &HeaderMap, stage: Stage) -> Result<Option<SessionRow>, sqlx::Error> {
     let Some(token) = crate::http::cookie(headers, cookie_name(state.config.secure_cookies())) else {
         return Ok(None);
     };
-    let Some(row) = find(&state.db, &token).await? else {
+    let writable = state.availability.writer_up();
+    let Some(row) = find(state.fresh_reads(), &token).await? else {
         return Ok(None);
     };
     let now = OffsetDateTime::now_utc();
     if row.expired(now) {
-        revoke(&state.db, row.id).await?;
+        if writable {
+            revoke(&state.db, row.id).await?;
+        }
         tracing::info!(event = "admin_session_expired", admin_id = row.admin_id, "admin session expired");
         return Ok(None);
     }
@@ -187,6 +191,8 @@ pub struct AdminSession {
     pub id: i64,
     pub user: AdminUser,
     pub csrf_token: String,
+    /// The database writer is down: the console shows what it can read and offers no action.
+    pub read_only: bool,
 }
 
 impl FromRequestParts<AppState> for AdminSession {
@@ -198,10 +204,11 @@ impl FromRequestParts<AppState> for AdminSession {
             return Err(Redirect::to("/admin/login").into_response());
         };
         let now = OffsetDateTime::now_utc();
-        if now - row.last_seen_at > TOUCH_EVERY {
+        let read_only = !state.availability.writer_up();
+        if now - row.last_seen_at > TOUCH_EVERY && !read_only {
             touch(&state.db, row.id, now).await.map_err(|e| AppError::from(e).into_response())?;
         }
-        Ok(AdminSession { id: row.id, user: row.user(), csrf_token: row.csrf_token })
+        Ok(AdminSession { id: row.id, user: row.user(), csrf_token: row.csrf_token, read_only })
     }
 }
 

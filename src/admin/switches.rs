@@ -94,7 +94,7 @@ pub async fn poll(state: AppState) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match load(&state.db).await {
+        match load(state.fresh_reads()).await {
             Ok(switches) => apply(&state, &switches),
             Err(err) => tracing::warn!(event = "api_switch_poll_failed", error = %err, "could not read the external API switches"),
         }
@@ -136,7 +136,7 @@ async fn page(
     saved: Option<&'static str>,
     error: Option<(&'static str, &'static str)>,
 ) -> Result<SwitchesPage, AdminError> {
-    let switches = load(&state.db).await?;
+    let switches = load(state.fresh_reads()).await?;
     let statuses = state.apis.statuses(&state.config);
     let apis = ORDER
         .into_iter()

@@ -52,9 +52,34 @@ impl<E: Into<anyhow::Error>> From<E> for AppError {
     }
 }
 
+impl AppError {
+    /// The database went away under the request (a restart, a failover): worth a retry, not an
+    /// internal error.
+    fn is_database_unavailable(&self) -> bool {
+        self.0.chain().any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(err) => crate::db::is_connection_error(err),
+            None => cause.downcast_ref::<crate::db::DbError>().is_some_and(crate::db::DbError::is_unreachable),
+        })
+    }
+}
+
+/// Seconds a person is asked to wait when the database did not answer.
+const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        tracing::error!(event = "internal_error", error = crate::telemetry::redact::redact(&format!("{:#}", self.0)), "internal error");
+        let error = crate::telemetry::redact::redact(&format!("{:#}", self.0));
+        if self.is_database_unavailable() {
+            tracing::error!(event = "database_unavailable", error, "database unreachable while serving a request");
+            let mut response = error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ただいま処理できません",
+                "一時的に処理できませんでした。数秒おいて、もう一度お試しください。これまでに保存された入力内容は失われていません。",
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(DATABASE_RETRY_AFTER_SECS));
+            return response;
+        }
+        tracing::error!(event = "internal_error", error, "internal error");
         error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ただいま処理できません",

@@ -8,6 +8,7 @@ pub mod problem;
 pub mod rate_limit;
 pub mod request_log;
 pub mod security_headers;
+pub mod writer_gate;
 
 use axum::http::{HeaderMap, header};
 

@@ -15,15 +15,35 @@ use time::OffsetDateTime;
 
 use super::{Addressee, confirmation, link_signature, verify_url};
 use crate::crypto::constant_time_eq;
+use crate::db::Availability;
 use crate::http::csrf::same_origin;
 use crate::http::error::{AppError, render};
+use crate::http::writer_gate::{Hold, WriterGateLayer};
 use crate::state::AppState;
 use crate::values::fields;
 use crate::values::form::Input;
 use crate::{claim_mail_slot, insert_outbox, with_pool};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/verify-email", get(show).post(confirm)).route("/verify-email/resend", post(resend))
+/// The link's pages; confirming and resending pause (503) while the database writer is down.
+pub fn routes(availability: &Availability) -> Router<AppState> {
+    Router::new().route("/verify-email", get(show).post(confirm)).route("/verify-email/resend", post(resend)).layer(WriterGateLayer::new(
+        availability.clone(),
+        Hold::Writes,
+        "verify_email",
+        paused,
+    ))
+}
+
+fn paused(_: &axum::http::request::Parts, _: Bytes) -> Response {
+    render(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &VerifyPage {
+            title: "ただいま確認を一時停止しています",
+            message: "システムの障害対応のため、メールアドレスの確認を一時的に停止しています。確認用のリンクは有効期限内であれば引き続き使えますので、しばらくしてからもう一度お試しください。",
+            confirm: None,
+            offer_resend: false,
+        },
+    )
 }
 
 #[derive(Template)]

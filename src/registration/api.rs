@@ -24,8 +24,10 @@ use super::service::{self, SendBack, Submitted};
 use super::steps::FieldError;
 use super::visit::{Visit, csrf_ok, flow_token};
 use crate::crypto::{constant_time_eq, token_hash};
+use crate::db::Availability;
 use crate::http::error::AppError;
 use crate::http::problem::{FieldProblem, Problem, problem};
+use crate::http::writer_gate::{Hold, WriterGateLayer};
 use crate::state::AppState;
 use crate::values::form::{FIELDS, Input, Kind, Step, fields_of};
 use crate::with_pool;
@@ -53,13 +55,24 @@ pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-pub fn routes() -> Router<AppState> {
+/// The flow API; it pauses (503 `registration_paused`) while the database writer is down.
+pub fn routes(availability: &Availability) -> Router<AppState> {
     Router::new()
         .route("/api/v1/flows", post(start))
         .route("/api/v1/flows/current", get(read))
         .route("/api/v1/flows/current/steps/{step}", put(save))
         .route("/api/v1/flows/current/plans", get(plan_list))
         .route("/api/v1/flows/current/submit", post(submit))
+        .layer(WriterGateLayer::new(availability.clone(), Hold::All, "api", paused))
+}
+
+fn paused(_: &axum::http::request::Parts, _: Bytes) -> Response {
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "registration_paused",
+        "登録を一時停止しています",
+        "システムの障害対応のため、登録の受付を一時的に停止しています。Retry-After の秒数をおいて、もう一度お試しください。",
+    )
 }
 
 /// One input of a step, as the form renders it.

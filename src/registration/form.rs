@@ -5,23 +5,23 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
 
 use super::flow::{self, Flow, FlowData, FlowStatus};
-use super::pages::{CompletePage, ConfirmPage, PlanPage, StepPage, progress};
+use super::pages::{CompletePage, ConfirmPage, PausedPage, PlanPage, StepPage, progress};
+use super::service::{SendBack, Submitted, rules};
 use super::steps::{FieldError, Rules};
+use super::visit::{Visit, csrf_ok, flow_token, visit};
 use super::{plans, service, steps};
 use crate::crypto::constant_time_eq;
-use crate::http::csrf::{self};
+use crate::http::csrf;
 use crate::http::error::{AppError, error_page, render};
 use crate::state::AppState;
 use crate::values::fields;
 use crate::values::form::{Input, Step};
-
-use super::service::{SendBack, Submitted, rules};
-use super::visit::{Visit, csrf_ok, flow_token, visit};
 
 const CSRF_NOTICE: &str =
     "セキュリティ確認のため、送信を受け付けられませんでした。入力内容は保持していますので、もう一度送信してください。";
@@ -32,6 +32,14 @@ fn see_other(path: &str) -> Response {
 
 fn not_found() -> Response {
     error_page(StatusCode::NOT_FOUND, "ページが見つかりません", "お探しのページは見つかりませんでした。")
+}
+
+/// The page every form request gets while the database writer is down (`http::writer_gate`): a
+/// posted step is offered back, so what was typed can be sent again once registration resumes.
+pub(super) fn paused(parts: &Parts, body: Bytes) -> Response {
+    let posted_step =
+        (parts.method == Method::POST).then(|| parts.uri.path().strip_prefix("/register/").and_then(Step::from_slug)).flatten();
+    render(StatusCode::SERVICE_UNAVAILABLE, &PausedPage::new(posted_step, &Input::parse(&body)))
 }
 
 /// Renders a step with the given values and errors.

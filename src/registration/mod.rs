@@ -21,13 +21,17 @@ use axum::Router;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 
+use crate::db::Availability;
+use crate::http::writer_gate::{Hold, WriterGateLayer};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
+/// The form's pages; all of them pause (503, `form::paused`) while the database writer is down.
+pub fn routes(availability: &Availability) -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/register/customer") }))
         .route("/register/complete", get(form::show_complete))
         .route("/register/restart", post(form::restart))
         .route("/register/validate", post(form::validate_field))
         .route("/register/{step}", get(form::show_step).post(form::save_step))
+        .layer(WriterGateLayer::new(availability.clone(), Hold::All, "registration", form::paused))
 }

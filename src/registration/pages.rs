@@ -9,7 +9,7 @@ use crate::catalog::Catalog;
 use crate::inventory::StockStatus;
 use crate::region::RegionCheck;
 use crate::values::fields::{PREFECTURES, display_postal_code};
-use crate::values::form::{FieldDef, Kind, Step, fields_of};
+use crate::values::form::{FieldDef, Input, Kind, Step, fields_of};
 
 pub type Progress = Vec<(usize, &'static str)>;
 
@@ -264,4 +264,27 @@ pub struct CompletePage {
     pub current: usize,
     pub registration_number: String,
     pub csrf_token: String,
+}
+
+/// 「ただいま登録を一時停止しています」 while the database writer is down. For a step that was
+/// posted, the page carries what was sent (all but the password) so the person can send it again
+/// once registration resumes, without typing it twice.
+#[derive(Template)]
+#[template(path = "registration/paused.html")]
+pub struct PausedPage {
+    pub resend: Option<String>,
+    pub fields: Vec<(String, String)>,
+    pub ask_password: bool,
+}
+
+/// What a step's form posts besides its fields.
+const CONTROL_FIELDS: [&str; 5] = ["csrf_token", "action", "address_choice", "plan_id", "agree"];
+
+impl PausedPage {
+    pub fn new(step: Option<Step>, input: &Input) -> PausedPage {
+        let Some(step) = step else { return PausedPage { resend: None, fields: Vec::new(), ask_password: false } };
+        let names = fields_of(step).filter(|f| f.kind != Kind::Password).map(|f| f.name).chain(CONTROL_FIELDS);
+        let fields = names.filter(|name| !input.get(name).is_empty()).map(|name| (name.to_string(), input.get(name).to_string())).collect();
+        PausedPage { resend: Some(step.path()), fields, ask_password: fields_of(step).any(|f| f.kind == Kind::Password) }
+    }
 }

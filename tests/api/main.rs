@@ -6,6 +6,8 @@ mod helpers;
 
 mod address;
 mod admin;
+mod backup;
+mod cluster;
 mod foundation;
 mod integrations;
 mod json_api;
@@ -15,5 +17,6 @@ mod openapi;
 mod ops;
 mod process;
 mod registration;
+mod replica;
 mod runbook;
 mod smtp_sink;

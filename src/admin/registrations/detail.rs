@@ -115,9 +115,9 @@ pub(super) async fn detail(session: AdminSession, State(state): State<AppState>,
     let id: i64 = id.parse().map_err(|_| AdminError::NotFound)?;
     let sql = format!("SELECT {LIST_COLUMNS} FROM users WHERE id = $1");
     let user: Option<ListRow> =
-        with_pool!(&state.db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?;
+        with_pool!(state.reads(), |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?;
     let user = user.ok_or(AdminError::NotFound)?;
-    let reviews: Vec<ReviewRow> = with_pool!(&state.db, |pool| {
+    let reviews: Vec<ReviewRow> = with_pool!(state.reads(), |pool| {
         sqlx::query_as(
             "SELECT kind, reason, status, created_at, decided_at, decided_by, comment FROM manual_reviews WHERE user_id = $1 ORDER BY created_at, id",
         )
@@ -125,7 +125,7 @@ pub(super) async fn detail(session: AdminSession, State(state): State<AppState>,
         .fetch_all(pool)
         .await
     })?;
-    let flows: Vec<FlowRow> = with_pool!(&state.db, |pool| {
+    let flows: Vec<FlowRow> = with_pool!(state.reads(), |pool| {
         sqlx::query_as(
             "SELECT id, status, created_at, updated_at, completed_at, user_data AS steps FROM user_sessions WHERE user_id = $1 ORDER BY created_at, id",
         )

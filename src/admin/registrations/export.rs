@@ -244,6 +244,16 @@ async fn export(session: AdminSession, State(state): State<AppState>, RawQuery(q
         Ok(filters) => filters,
         Err(errors) => return Ok(error_page(StatusCode::UNPROCESSABLE_ENTITY, "検索条件を確認してください", &errors.join(" "))),
     };
+    if session.read_only {
+        // Every export is recorded in the audit log, which lives on the writer.
+        let mut response = error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ただいまCSV出力を停止しています",
+            "CSV出力は監査ログへの記録が必要なため、データベース（書き込み）の復旧後にご利用ください。一覧・検索はこのままご覧いただけます。",
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(crate::http::writer_gate::RETRY_AFTER_SECS));
+        return Ok(response);
+    }
     audit::record(
         &state.db,
         Some(&session.user),
@@ -254,7 +264,7 @@ async fn export(session: AdminSession, State(state): State<AppState>, RawQuery(q
     .await?;
     tracing::info!(event = "admin_export", admin = %session.user.email, encoding = encoding.as_str(), "CSV export started");
     let plans = Arc::new(state.catalog.plans.iter().map(|p| (p.id.clone(), p.name.clone())).collect());
-    let export = ExportState { db: state.db.clone(), filters, plans, encoding, cursor: None, started: false, done: false };
+    let export = ExportState { db: state.reads().clone(), filters, plans, encoding, cursor: None, started: false, done: false };
     let body = Body::from_stream(stream::unfold(export, |mut export| async move {
         let chunk = export.next_chunk().await?;
         Some((chunk, export))

@@ -75,8 +75,8 @@ pub(super) async fn list(session: AdminSession, State(state): State<AppState>, R
         (None, Some(cursor)) => Direction::Before(cursor),
         (None, None) => Direction::First,
     };
-    let (rows, more) = fetch_page(&state.db, &filters, &direction, limit).await?;
-    let count = count_capped(&state.db, &filters, COUNT_CAP).await?;
+    let (rows, more) = fetch_page(state.reads(), &filters, &direction, limit).await?;
+    let count = count_capped(state.reads(), &filters, COUNT_CAP).await?;
     page.count_label = if count > COUNT_CAP { format!("{COUNT_CAP}件以上") } else { format!("{count}件") };
     let base = {
         let search = raw.search_query();

@@ -61,7 +61,7 @@ async fn plan_stock(state: &AppState, plan_id: &str) -> Result<Option<i64>, sqlx
     if state.config.external.inventory.url.is_some() {
         return Ok(None);
     }
-    with_pool!(&state.db, |pool| {
+    with_pool!(state.fresh_reads(), |pool| {
         sqlx::query_scalar("SELECT CAST(stock AS BIGINT) FROM plan_stock WHERE plan_id = $1").bind(plan_id).fetch_optional(pool).await
     })
 }
@@ -75,7 +75,7 @@ pub(super) async fn detail_page(
     comment: &str,
     done: Option<&'static str>,
 ) -> Result<Response, AdminError> {
-    let Some(r) = review(&state.db, id).await? else {
+    let Some(r) = review(state.fresh_reads(), id).await? else {
         return Err(AdminError::NotFound);
     };
     let now = OffsetDateTime::now_utc();

@@ -60,7 +60,7 @@ pub(super) async fn list(
     let (mut entries, mut last_id) = (Vec::new(), None);
     let mut has_more = false;
     if filter.kind == KindFilter::Unchecked {
-        let mut rows = unchecked(&state.db, &filter).await?;
+        let mut rows = unchecked(state.reads(), &filter).await?;
         if rows.len() as i64 > PAGE_SIZE {
             rows.truncate(PAGE_SIZE as usize);
             has_more = true;
@@ -81,7 +81,7 @@ pub(super) async fn list(
             });
         }
     } else {
-        let mut rows = reviews(&state.db, &filter).await?;
+        let mut rows = reviews(state.reads(), &filter).await?;
         if rows.len() as i64 > PAGE_SIZE {
             rows.truncate(PAGE_SIZE as usize);
             has_more = true;
@@ -102,7 +102,7 @@ pub(super) async fn list(
             });
         }
     }
-    let (pending_total, unchecked_total) = counts(&state.db).await?;
+    let (pending_total, unchecked_total) = counts(state.reads()).await?;
     let unchecked_filter = Filter { kind: KindFilter::Unchecked, status: StatusFilter::Pending, after: None, ..filter.clone() };
     let unchecked_link = format!("/admin/reviews?{}", unchecked_filter.query(None));
     let page = ListPage {
