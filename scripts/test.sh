@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: Rust unit and integration tests (SQLite and PostgreSQL), the
-# monitoring checks (promtool, amtool, dashboard) and the headless-Chromium browser tests. Installs what the tests need and starts PostgreSQL if it is
+# monitoring checks (promtool, amtool, dashboard), schemathesis, the deployment checks (container,
+# AWS templates, deploy.sh on moto), the PITR drill and the headless-Chromium browser tests. Installs what the tests need and starts PostgreSQL if it is
 # down; the PostgreSQL tests are never skipped.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,7 +25,7 @@ if ! psql "$PGURL" -Atqc 'SELECT 1' >/dev/null 2>&1; then
 fi
 
 # Throw-away databases of earlier runs.
-psql "$PGURL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'nfa\_test\_%' OR datname LIKE 'nfa\_browser\_%'" |
+psql "$PGURL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'nfa\_test\_%' OR datname LIKE 'nfa\_browser\_%' OR datname LIKE 'nfa\_verify\_%'" |
   while read -r db; do psql "$PGURL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null || true; done
 
 cargo build --locked
@@ -41,5 +42,17 @@ bash scripts/check-monitoring.sh --scrape target/live-metrics.txt
 
 # The JSON API against its committed OpenAPI description.
 bash scripts/api/schemathesis.sh
+
+# Deployment as code: the container (hadolint, compose schema), the AWS templates (cfn-lint,
+# checkov), deploy.sh against the moto AWS emulator, and the runbook's aws commands against the
+# real CLI (its list of commands that cannot work as written is printed, not failed on).
+bash scripts/ci/check-container.sh
+bash scripts/ci/check-infra.sh
+bash scripts/ci/deploy-moto-test.sh
+bash scripts/ci/check-runbook-aws-commands.sh
+
+# Point-in-time recovery on a throw-away PostgreSQL cluster, shortened for CI (the full drill's
+# figures are in docs/disaster-recovery.md).
+BIN=target/debug/normal-form-app DRILL_LOAD_SECONDS=45 DRILL_TARGET_AT=10 ARCHIVE_TIMEOUT=20 bash scripts/dr/pitr-drill.sh
 
 node --test tests/browser/

@@ -181,7 +181,8 @@ pub enum PostalCommand {
 /// `process::exit`: the runtime must stop normally so that its workers write the log lines they
 /// still hold (telemetry batches them).
 async fn ops(command: OpsCommand, config: &Config) -> anyhow::Result<ExitCode> {
-    let db = Db::connect(&config.database_url, &PoolSettings::from(config))?;
+    // The runbook's figures only read: from the replica when there is one.
+    let db = Db::connect(config.database_read_url.as_deref().unwrap_or(&config.database_url), &PoolSettings::from(config))?;
     let mut outcome = ExitCode::SUCCESS;
     match command {
         OpsCommand::Daily { url, prometheus_url, backup_dir, json } => {

@@ -252,6 +252,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, changes_state: bool
     tag = "flows",
     responses(
         (status = 201, description = "受付を開始しました（ブラウザにはクッキーも設定）", body = FlowView),
+        (status = 503, description = "登録を一時停止しています（データベースの書き込み側が停止中）。Retry-After の秒数をおいて再試行", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "送信が多すぎます", content_type = "text/html"),
     )
 )]
@@ -269,6 +270,7 @@ pub(crate) async fn start(State(state): State<AppState>) -> Result<Response, App
     tag = "flows",
     responses(
         (status = 200, description = "受付の状態", body = FlowView),
+        (status = 503, description = "登録を一時停止しています（データベースの書き込み側が停止中）。Retry-After の秒数をおいて再試行", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "受付がない、または有効期限切れ", body = Problem, content_type = "application/problem+json"),
     ),
     security(("flowToken" = []), ("flowCookie" = []))
@@ -339,6 +341,7 @@ fn input_from_json(body: &Bytes) -> Option<Input> {
     request_body(content = BTreeMap<String, String>, description = "項目名と値（customer の password は初回必須、以後は変更時のみ）"),
     responses(
         (status = 200, description = "保存しました", body = FlowView),
+        (status = 503, description = "登録を一時停止しています（データベースの書き込み側が停止中）。Retry-After の秒数をおいて再試行", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "JSON のオブジェクトではありません", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "受付がない、または有効期限切れ", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "CSRF トークンがない、または別オリジン", body = Problem, content_type = "application/problem+json"),
@@ -388,6 +391,7 @@ pub(crate) async fn save(
     tag = "flows",
     responses(
         (status = 200, description = "プランと在庫・提供地域", body = PlanList),
+        (status = 503, description = "登録を一時停止しています（データベースの書き込み側が停止中）。Retry-After の秒数をおいて再試行", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "受付がない、または有効期限切れ", body = Problem, content_type = "application/problem+json"),
     ),
     security(("flowToken" = []), ("flowCookie" = []))
@@ -465,6 +469,7 @@ pub struct Registered {
     request_body(content = SubmitRequest),
     responses(
         (status = 201, description = "登録しました", body = Registered),
+        (status = 503, description = "登録を一時停止しています（データベースの書き込み側が停止中）。Retry-After の秒数をおいて再試行", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "この受付は登録済みです（同じ受付番号）", body = Registered),
         (status = 400, description = "JSON または Idempotency-Key が正しくありません", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "受付がない、または有効期限切れ", body = Problem, content_type = "application/problem+json"),
