@@ -125,6 +125,8 @@ pub struct Config {
     pub max_age: u32,
     /// POSTs per minute allowed from one client IP.
     pub rate_limit_per_minute: u32,
+    /// Page views (GET/HEAD, health, metrics and static files aside) per minute from one client IP.
+    pub rate_limit_get_per_minute: u32,
     /// How many reverse proxies in front of us append to `X-Forwarded-For`.
     pub trusted_proxy_hops: usize,
     pub catalog_path: Option<PathBuf>,
@@ -220,6 +222,10 @@ impl Config {
         if rate_limit_per_minute == 0 {
             return Err(bad("RATE_LIMIT_PER_MINUTE", "must be at least 1"));
         }
+        let rate_limit_get_per_minute: u32 = parse_var(env, "RATE_LIMIT_GET_PER_MINUTE", "300", "a whole number")?;
+        if rate_limit_get_per_minute == 0 {
+            return Err(bad("RATE_LIMIT_GET_PER_MINUTE", "must be at least 1"));
+        }
         Ok(Config {
             mode,
             listen_addr,
@@ -240,6 +246,7 @@ impl Config {
             min_age,
             max_age,
             rate_limit_per_minute,
+            rate_limit_get_per_minute,
             trusted_proxy_hops: parse_var(env, "TRUSTED_PROXY_HOPS", "0", "a whole number")?,
             catalog_path: env.get("CATALOG_PATH").map(PathBuf::from),
             external: ExternalConfig {

@@ -1,5 +1,5 @@
-//! Small cryptographic helpers: random tokens, hashing of tokens kept in the database, and
-//! constant-time comparison.
+//! Small cryptographic helpers: random tokens, hashing of tokens kept in the database, signatures
+//! with the service's secret key, and constant-time comparison.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,6 +19,14 @@ pub fn random_token(bytes: usize) -> String {
 pub fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     URL_SAFE_NO_PAD.encode(digest)
+}
+
+/// HMAC-SHA256 of `message` under `secret`, URL-safe base64: what signed links and cookies carry.
+pub fn sign(secret: &[u8], message: &str) -> String {
+    use hmac::Mac;
+    let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(secret) else { return String::new() };
+    mac.update(message.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
 pub fn constant_time_eq(a: &str, b: &str) -> bool {

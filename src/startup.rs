@@ -111,7 +111,7 @@ impl Application {
             None => None,
         };
         let state = AppState {
-            rate_limits: RateLimits::new(config.rate_limit_per_minute),
+            rate_limits: RateLimits::new(config.rate_limit_per_minute, config.rate_limit_get_per_minute),
             hasher: PasswordHasher::new(),
             config: Arc::new(config),
             db,

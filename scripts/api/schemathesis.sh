@@ -9,7 +9,7 @@ command -v schemathesis >/dev/null 2>&1 || python3 -m pip install --quiet --disa
 work="$(mktemp -d)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-DATA_DIR="$work" LISTEN_ADDR="127.0.0.1:$port" LOG_FORMAT=json RATE_LIMIT_PER_MINUTE=1000000 \
+DATA_DIR="$work" LISTEN_ADDR="127.0.0.1:$port" LOG_FORMAT=json RATE_LIMIT_PER_MINUTE=1000000 RATE_LIMIT_GET_PER_MINUTE=100000000 \
   "$root/target/debug/normal-form-app" serve >"$work/log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -52,7 +52,7 @@ ADMIN_EMAIL="bench-$(date +%s)@example.jp"
 ADMIN_PASSWORD='bench password 12345 long'
 printf '%s\n' "$ADMIN_PASSWORD" | "$BIN" admin create "$ADMIN_EMAIL" --role operator
 
-LISTEN_ADDR=127.0.0.1:$APP_PORT "$BIN" serve > "$OUT/server.log" 2>&1 &
+LISTEN_ADDR=127.0.0.1:$APP_PORT RATE_LIMIT_GET_PER_MINUTE=100000000 "$BIN" serve > "$OUT/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -9,7 +9,7 @@ psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db"
 work=$(mktemp -d)
 cp target/release/normal-form-app "$work/nfa-bench-server"  # own process name: nothing else stops it by name
 DATA_DIR="$work" LISTEN_ADDR=127.0.0.1:18490 DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" LOG_FORMAT=json \
-  RATE_LIMIT_PER_MINUTE=100000000 DB_MAX_CONNECTIONS=20 "$work/nfa-bench-server" serve > "$work/server.log" 2>&1 &
+  RATE_LIMIT_PER_MINUTE=100000000 RATE_LIMIT_GET_PER_MINUTE=100000000 DB_MAX_CONNECTIONS=20 "$work/nfa-bench-server" serve > "$work/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18490/health >/dev/null && break; sleep 0.2; done
 psql -h 127.0.0.1 -U postgres -d "$db" -qc "UPDATE plan_stock SET stock = 1000000000"

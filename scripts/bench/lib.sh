@@ -13,7 +13,7 @@ start_server() {
     shift 5
     mkdir -p "$data_dir"
     env DATABASE_URL="$db_url" LISTEN_ADDR="127.0.0.1:$port" DATA_DIR="$data_dir" LOG_FORMAT=json \
-        RATE_LIMIT_PER_MINUTE=100000000 DB_MAX_CONNECTIONS=20 "$@" "$bin" serve >"$log" 2>&1 &
+        RATE_LIMIT_PER_MINUTE=100000000 RATE_LIMIT_GET_PER_MINUTE=100000000 DB_MAX_CONNECTIONS=20 "$@" "$bin" serve >"$log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 120); do
         curl -fsS -o /dev/null "http://127.0.0.1:$port/health/live" 2>/dev/null && return 0

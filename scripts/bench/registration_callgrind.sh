@@ -18,7 +18,7 @@ mkdir -p "$OUT"
 run() { # NAME PORT N
     local name=$1 port=$2 n=$3 db="nfa_bench_cg_$1_$$"
     psql "$PGURL/postgres" -qc "CREATE DATABASE $db" >/dev/null
-    DATABASE_URL="$PGURL/$db" LISTEN_ADDR=127.0.0.1:$port LOG_FORMAT=json RATE_LIMIT_PER_MINUTE=100000000 \
+    DATABASE_URL="$PGURL/$db" LISTEN_ADDR=127.0.0.1:$port LOG_FORMAT=json RATE_LIMIT_PER_MINUTE=100000000 RATE_LIMIT_GET_PER_MINUTE=100000000 \
         valgrind --tool=callgrind --callgrind-out-file="$OUT/$name.out" "$BIN" serve >"$OUT/$name.log" 2>"$OUT/$name.err" &
     local pid=$!
     for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$port/health/live" >/dev/null && break; sleep 0.5; done

@@ -97,7 +97,7 @@ start_cluster
 
 mkdir -p "$WORK/app-data"
 env DATABASE_URL="$URL" LISTEN_ADDR="127.0.0.1:$APP_PORT" DATA_DIR="$WORK/app-data" LOG_FORMAT=json \
-  RATE_LIMIT_PER_MINUTE=100000000 "$BIN" serve >"$WORK/app.log" 2>&1 &
+  RATE_LIMIT_PER_MINUTE=100000000 RATE_LIMIT_GET_PER_MINUTE=100000000 "$BIN" serve >"$WORK/app.log" 2>&1 &
 APP_PID=$!
 health() { curl -s -o /dev/null -w '%{http_code}' -m 3 "http://127.0.0.1:$APP_PORT/health" || true; }
 for _ in $(seq 1 120); do [[ $(health) == 200 ]] && break; sleep 0.5; done

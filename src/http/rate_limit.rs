@@ -1,5 +1,6 @@
-//! Per-client-IP limits on state-changing requests (a keyed GCRA limiter from `governor`).
-//! Limits are per instance; the edge (WAF) limits across instances.
+//! Per-client-IP limits (keyed GCRA limiters from `governor`): one on state-changing requests, one
+//! on page views — far above what a person does, far below a flood. Health checks, metrics and
+//! static files are never limited. Limits are per instance; the edge (WAF) limits across instances.
 
 use std::future::{Ready, ready};
 use std::net::IpAddr;
@@ -20,19 +21,33 @@ use crate::http::error::too_many_requests;
 #[derive(Clone)]
 pub struct RateLimits {
     posts: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    views: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+fn limiter(per_minute: u32) -> Arc<DefaultKeyedRateLimiter<IpAddr>> {
+    let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+    Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute)))
 }
 
 impl RateLimits {
-    pub fn new(per_minute: u32) -> Self {
-        let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-        RateLimits { posts: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))) }
+    /// `posts_per_minute` state-changing requests and `views_per_minute` page views per client.
+    pub fn new(posts_per_minute: u32, views_per_minute: u32) -> Self {
+        RateLimits { posts: limiter(posts_per_minute), views: limiter(views_per_minute) }
     }
 
     /// Drops the state of clients that have not been seen for a while, so memory stays bounded.
     pub fn forget_idle_clients(&self) {
-        self.posts.retain_recent();
-        self.posts.shrink_to_fit();
+        for limiter in [&self.posts, &self.views] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
     }
+}
+
+/// Probes, scrapes and first-party files: never limited (a load balancer or Prometheus behind
+/// one address must not be refused).
+fn exempt(path: &str) -> bool {
+    path.starts_with("/health") || path == "/metrics" || path.starts_with("/static/") || path == "/favicon.ico"
 }
 
 /// Coarse network of an address for logs: enough to spot an attacker, not to identify a person.
@@ -50,9 +65,9 @@ pub fn network_of(ip: IpAddr) -> String {
 }
 
 /// The layer that refuses a client's state-changing requests (anything but GET, HEAD and
-/// OPTIONS) beyond `RATE_LIMIT_PER_MINUTE` with 429 and `Retry-After`. A tower layer rather than
-/// axum's `from_fn`: reads pass straight through, without a clone of the inner service or a boxed
-/// future per request.
+/// OPTIONS) beyond `RATE_LIMIT_PER_MINUTE`, and its page views beyond `RATE_LIMIT_GET_PER_MINUTE`,
+/// with 429, `Retry-After` and a Japanese page. A tower layer rather than axum's `from_fn`: no
+/// clone of the inner service or boxed future per request.
 #[derive(Clone)]
 pub struct RateLimitLayer {
     limits: RateLimits,
@@ -91,11 +106,14 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-            return Either::Left(self.inner.call(request));
-        }
+        let (limiter, kind) = match *request.method() {
+            Method::OPTIONS => return Either::Left(self.inner.call(request)),
+            Method::GET | Method::HEAD if exempt(request.uri().path()) => return Either::Left(self.inner.call(request)),
+            Method::GET | Method::HEAD => (&self.limits.views, "views"),
+            _ => (&self.limits.posts, "posts"),
+        };
         let ip = client_ip(request.headers(), request.extensions());
-        match self.limits.posts.check_key(&ip) {
+        match limiter.check_key(&ip) {
             Ok(()) => Either::Left(self.inner.call(request)),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -103,6 +121,7 @@ where
                 tracing::warn!(
                     category = "SECURITY",
                     event = "rate_limited",
+                    limit = kind,
                     client_network = network_of(ip),
                     "SECURITY rate limit exceeded"
                 );

@@ -10,10 +10,6 @@ pub mod verify;
 pub mod worker;
 
 use askama::Template;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use time::OffsetDateTime;
 
 use crate::config::MailConfig;
@@ -73,14 +69,10 @@ pub fn header_safe(value: &str) -> String {
 /// Verification links are valid for this long.
 pub const VERIFY_LINK_HOURS: i64 = 24;
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// HMAC over the registration number, the address and the expiry: the link proves it was sent by
 /// us to that address, and cannot be extended or moved to another registration.
 pub fn link_signature(secret: &[u8], number: &str, email: &str, expires: i64) -> String {
-    let Ok(mut mac) = HmacSha256::new_from_slice(secret) else { return String::new() };
-    mac.update(format!("verify-email\n{number}\n{email}\n{expires}").as_bytes());
-    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    crate::crypto::sign(secret, &format!("verify-email\n{number}\n{email}\n{expires}"))
 }
 
 pub fn verify_url(base_url: &str, secret: &[u8], number: &str, email: &str, now: OffsetDateTime) -> String {

@@ -260,7 +260,7 @@ pub(crate) async fn start(State(state): State<AppState>) -> Result<Response, App
     let (flow, token) = flow::create(&state.db, &FlowData::default(), None).await?;
     metrics::counter!("nfa_registration_flows_started_total").increment(1);
     let body = flow_view(&flow, Some(&token));
-    let visit = Visit { flow, new_token: Some(token), replaced: None };
+    let visit = Visit { flow, new_token: Some(token), replaced: None, new_pre_session: None };
     Ok(visit.respond(&state, (StatusCode::CREATED, Json(body))))
 }
 

@@ -106,6 +106,19 @@ impl From<FlowRow> for Flow {
 }
 
 impl Flow {
+    /// A flow that has no row (yet): empty, active, with this CSRF token.
+    pub fn unstored(id: i64, csrf_token: String) -> Flow {
+        Flow {
+            id,
+            csrf_token,
+            data: FlowData::default(),
+            has_password: false,
+            status: FlowStatus::Active,
+            registration_number: None,
+            updated_at: OffsetDateTime::now_utc(),
+        }
+    }
+
     /// Marked expired, or active but untouched for longer than `idle_timeout`.
     pub fn is_expired(&self, idle_timeout: std::time::Duration) -> bool {
         let idle = OffsetDateTime::now_utc() - self.updated_at;

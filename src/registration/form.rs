@@ -14,14 +14,14 @@ use super::flow::{self, Flow, FlowData, FlowStatus};
 use super::pages::{CompletePage, ConfirmPage, PausedPage, PlanPage, StepPage, progress};
 use super::service::{SendBack, Submitted, rules};
 use super::steps::{FieldError, Rules};
-use super::visit::{Visit, csrf_ok, flow_token, visit};
+use super::visit::{Visit, csrf_ok, flow_token, forget_flow, pre_session_token, store, visit};
 use super::{plans, service, steps};
 use crate::crypto::constant_time_eq;
 use crate::http::csrf;
 use crate::http::error::{AppError, error_page, render};
 use crate::state::AppState;
 use crate::values::fields;
-use crate::values::form::{Input, Step};
+use crate::values::form::{Input, Step, fields_of};
 
 const CSRF_NOTICE: &str =
     "セキュリティ確認のため、送信を受け付けられませんでした。入力内容は保持していますので、もう一度送信してください。";
@@ -120,11 +120,11 @@ pub(super) async fn save_step(
 ) -> Result<Response, AppError> {
     let Some(step) = Step::from_slug(&slug) else { return Ok(not_found()) };
     let input = Input::parse(&body);
-    let visit = visit(&state, &headers).await?;
-    let flow = &visit.flow;
+    let mut visit = visit(&state, &headers).await?;
     let rules = rules(&state);
 
     if !csrf_ok(&state, &headers, visit.csrf_matches(input.get("csrf_token"))) {
+        let flow = &visit.flow;
         csrf::refused(step.slug());
         // Show the step again with what was typed (not saved) and a valid token.
         let mut data = flow.data.clone();
@@ -132,10 +132,25 @@ pub(super) async fn save_step(
         let page = step_page(&state, step, StatusCode::FORBIDDEN, &data, Vec::new(), flow, Some(CSRF_NOTICE)).await;
         return Ok(visit.respond(&state, page));
     }
-    if flow.status == FlowStatus::Completed {
+    if visit.flow.status == FlowStatus::Completed {
         // A reloaded or repeated final POST: the registration exists; show its 完了 page.
         return Ok(visit.respond(&state, see_other("/register/complete")));
     }
+    if !visit.is_stored() {
+        // A first visitor: only step 1 can be posted, and the flow is written only once the
+        // person has typed something (an empty post just shows what is required).
+        if step != Step::Customer {
+            return Ok(visit.respond(&state, see_other(&Step::Customer.path())));
+        }
+        if fields_of(step).all(|field| input.get(field.name).trim().is_empty()) {
+            let mut data = FlowData::default();
+            let applied = steps::apply(step, &mut data, &input, false, &rules);
+            let page = step_page(&state, step, StatusCode::UNPROCESSABLE_ENTITY, &data, applied.errors, &visit.flow, None).await;
+            return Ok(visit.respond(&state, page));
+        }
+        visit = store(&state, visit).await?;
+    }
+    let flow = &visit.flow;
 
     let going_back = input.get("action") == "back";
     if step == Step::Address && matches!(input.get("action"), "lookup" | "pick") {
@@ -244,7 +259,7 @@ pub(super) async fn show_complete(State(state): State<AppState>, headers: Header
     Ok(visit.respond(&state, render(StatusCode::OK, &page)))
 }
 
-/// 「別の方を登録する」: a fresh, empty flow.
+/// 「別の方を登録する」: a fresh, empty form.
 pub(super) async fn restart(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
     let input = Input::parse(&body);
     let visit = visit(&state, &headers).await?;
@@ -252,10 +267,9 @@ pub(super) async fn restart(State(state): State<AppState>, headers: HeaderMap, b
         csrf::refused("restart");
         return Ok(error_page(StatusCode::FORBIDDEN, "送信を受け付けられませんでした", CSRF_NOTICE));
     }
-    let (flow, token) = flow::create(&state.db, &FlowData::default(), None).await?;
-    metrics::counter!("nfa_registration_flows_started_total").increment(1);
-    let fresh = Visit { flow, new_token: Some(token), replaced: None };
-    Ok(fresh.respond(&state, see_other(&Step::Customer.path())))
+    // Nothing is written: the browser forgets its flow, and the next person starts as a first
+    // visitor (their flow is stored once they type something).
+    Ok(forget_flow(&state, see_other(&Step::Customer.path())))
 }
 
 #[derive(Serialize)]
@@ -269,14 +283,16 @@ struct FieldCheck {
 /// Stateless (nothing is saved), but still bound to the visitor's flow by its CSRF token.
 pub(super) async fn validate_field(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
     let input = Input::parse(&body);
-    let Some(token) = flow_token(&headers, state.config.secure_cookies()) else {
-        return Ok(StatusCode::FORBIDDEN.into_response());
+    // The flow's token, or a first visitor's pre-session token (nothing stored yet).
+    let expected = match flow_token(&headers, state.config.secure_cookies()) {
+        Some(token) => flow::find_by_token(&state.db, &token).await?.map(|flow| flow.csrf_token),
+        None => pre_session_token(&state, &headers),
     };
-    let Some(flow) = flow::find_by_token(&state.db, &token).await? else {
+    let Some(expected) = expected else {
         return Ok(StatusCode::FORBIDDEN.into_response());
     };
     let csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if !csrf_ok(&state, &headers, constant_time_eq(csrf, &flow.csrf_token)) {
+    if !csrf_ok(&state, &headers, constant_time_eq(csrf, &expected)) {
         csrf::refused("validate");
         return Ok(StatusCode::FORBIDDEN.into_response());
     }

@@ -102,6 +102,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
         ("DATA_DIR", data_dir.path().display().to_string()),
         ("LOG_FORMAT", "json".to_string()),
         ("RATE_LIMIT_PER_MINUTE", "100000".to_string()),
+        ("RATE_LIMIT_GET_PER_MINUTE", "1000000".to_string()),
         // Tests change data between views; the dashboard cache has a test of its own.
         ("DASHBOARD_CACHE_SECS", "0".to_string()),
         ("SHUTDOWN_TIMEOUT_SECS", "5".to_string()),
@@ -207,6 +208,13 @@ impl TestApp {
         let response = self.submit_step("/register/confirm", &[("agree", "yes")]).await;
         assert_eq!(location(&response), "/register/complete");
         registration_number(&self.get_html("/register/complete").await)
+    }
+
+    /// Someone who typed a little into step 1 and left: the post is saved (a flow row), with
+    /// errors for what is missing.
+    pub async fn type_and_leave(&self) {
+        let response = self.submit_step("/register/customer", &[("family_name", "途中")]).await;
+        assert_eq!(response.status(), 422, "step 1 with errors is saved and shown again");
     }
 
     pub async fn fill_until_confirm(&self, email: &str) {

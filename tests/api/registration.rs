@@ -322,3 +322,95 @@ on_both_backends! {
         assert_eq!(response.status(), 403, "needs the flow's CSRF token");
     }
 }
+
+on_both_backends! {
+    async fn page_views_without_typing_write_nothing(app) {
+        let flows = |app: &TestApp| {
+            let db = app.db.clone();
+            async move {
+                normal_form_app::with_pool!(&db, |pool| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM user_sessions")
+                    .fetch_one(pool)
+                    .await)
+                .expect("count flows")
+            }
+        };
+        // 10,000 cookie-less visits (crawlers, monitors, a flood) of every page of the form.
+        let crawler = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let paths = ["/", "/register/customer", "/register/address", "/register/plan", "/register/confirm", "/register/complete"];
+        for round in 0..100 {
+            let visits = (0..100).map(|i| crawler.get(app.url(paths[(round + i) % paths.len()])).send());
+            for answer in futures_util::future::join_all(visits).await {
+                let status = answer.expect("GET").status();
+                assert!(status == 200 || status == 303, "{status}");
+            }
+        }
+        assert_eq!(flows(&app).await, 0, "10,000 page views, no flow rows");
+
+        // Posting step 1 with nothing typed shows what is required and still writes nothing.
+        let visitor = app.with_new_browser();
+        let response = visitor.submit_step("/register/customer", &[]).await;
+        assert_eq!(response.status(), 422);
+        assert!(response.text().await.expect("body").contains("姓を入力してください"));
+        // A later step posted without a flow is sent back to step 1.
+        let token = csrf_token(&visitor.get_html("/register/customer").await);
+        let mut form: Vec<(&str, &str)> = ADDRESS.to_vec();
+        form.extend([("csrf_token", token.as_str()), ("action", "next")]);
+        assert_eq!(location(&visitor.post("/register/address", &form).await), "/register/customer");
+        assert_eq!(flows(&app).await, 0);
+
+        // The first thing typed is kept: the flow exists from then on and survives a reload.
+        visitor.type_and_leave().await;
+        assert_eq!(flows(&app).await, 1);
+        assert_eq!(input_value(&visitor.get_html("/register/customer").await, "family_name"), "途中");
+        // And the rest of the registration goes on in that flow.
+        let response = visitor.submit_step("/register/customer", &customer_fields(EMAIL)).await;
+        assert_eq!(location(&response), "/register/address");
+        visitor.register_rest().await;
+        assert_eq!(flows(&app).await, 1, "one person, one flow");
+    }
+
+    async fn a_forged_or_missing_pre_session_token_is_refused(app) {
+        let visitor = app.with_new_browser();
+        let page = visitor.get_html("/register/customer").await;
+        assert!(!csrf_token(&page).is_empty());
+        let mut fields = customer_fields(EMAIL);
+        fields.push(("csrf_token", "forged-token"));
+        fields.push(("action", "next"));
+        let response = visitor.post("/register/customer", &fields).await;
+        assert_eq!(response.status(), 403);
+        // Another browser's valid token does not work with this browser's pre-session.
+        let other = app.with_new_browser();
+        let other_token = csrf_token(&other.get_html("/register/customer").await);
+        let mut fields = customer_fields(EMAIL);
+        fields.push(("csrf_token", other_token.as_str()));
+        fields.push(("action", "next"));
+        assert_eq!(visitor.post("/register/customer", &fields).await.status(), 403);
+        let users: i64 = normal_form_app::with_pool!(&app.db, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM user_sessions")
+            .fetch_one(pool)
+            .await)
+        .expect("count");
+        assert_eq!(users, 0);
+    }
+}
+
+mod page_view_limit {
+    use crate::helpers::{Backend, spawn_app_with};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn page_views_beyond_the_limit_get_429_but_probes_and_assets_never_do() {
+        let app = spawn_app_with(Backend::Sqlite, &[("RATE_LIMIT_GET_PER_MINUTE", "5")]).await;
+        for _ in 0..5 {
+            assert_eq!(app.get("/register/customer").await.status(), 200);
+        }
+        let refused = app.get("/register/customer").await;
+        assert_eq!(refused.status(), 429);
+        let wait: u64 = refused.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(refused.text().await.expect("body").contains("しばらく待ってから"));
+        for path in ["/health", "/health/live", "/metrics", "/static/app.css", "/favicon.ico"] {
+            for _ in 0..10 {
+                assert_eq!(app.get(path).await.status(), 200, "{path} is never limited");
+            }
+        }
+    }
+}

@@ -114,9 +114,10 @@ async fn completion_rate_matches_flows_through_the_form() {
         let visitor = app.with_new_browser();
         visitor.register(&format!("done{i}@example.jp")).await;
     }
-    // Abandoned at each step: opened the form only, after step 1, after step 2.
-    let opened = app.with_new_browser();
-    opened.get_html("/register/customer").await;
+    // Opened the form only: no flow, so it does not count (issue 18).
+    app.with_new_browser().get_html("/register/customer").await;
+    // Abandoned: typed a little into step 1, after step 1, after step 2.
+    app.with_new_browser().type_and_leave().await;
     let after_one = app.with_new_browser();
     after_one.submit_step("/register/customer", &crate::helpers::customer_fields("left1@example.jp")).await;
     let after_two = app.with_new_browser();
