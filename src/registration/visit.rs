@@ -164,6 +164,10 @@ pub(super) async fn store(state: &AppState, visit: Visit) -> Result<Visit, AppEr
     Ok(visit.stored(flow, token))
 }
 
+pub(crate) fn csrf_ok(state: &AppState, headers: &HeaderMap, submitted_ok: bool) -> bool {
+    submitted_ok && same_origin_or(headers, &state.config.public_base_url, &state.config.cors_allowed_origins)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,8 +185,4 @@ mod tests {
         assert_eq!(pre_session_nonce(secret, &extended, 1_001), None, "expiry changed");
         assert_ne!(pre_session_csrf(secret, nonce), pre_session_csrf(secret, "other"));
     }
-}
-
-pub(crate) fn csrf_ok(state: &AppState, headers: &HeaderMap, submitted_ok: bool) -> bool {
-    submitted_ok && same_origin_or(headers, &state.config.public_base_url, &state.config.cors_allowed_origins)
 }
