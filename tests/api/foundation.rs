@@ -46,7 +46,9 @@ on_both_backends! {
     }
 
     async fn the_internal_error_page_shows_the_request_id_an_operator_can_search_for(app) {
-        // Take the flow table away underneath the running service: the next form page fails.
+        // A visitor who typed something has a flow; take the flow table away underneath the
+        // running service: the next form page, which loads that flow, fails.
+        app.type_and_leave().await;
         normal_form_app::with_pool!(&app.db, |pool| sqlx::query("ALTER TABLE user_sessions RENAME TO user_sessions_gone").execute(pool).await.map(drop)).expect("rename");
         let response = app.get("/register/customer").await;
         assert_eq!(response.status(), 500);
@@ -73,8 +75,14 @@ async fn hsts_and_host_prefixed_secure_cookies_when_served_over_https() {
     let app = spawn_app_with(Backend::Sqlite, &[("PUBLIC_BASE_URL", "https://form.example.jp")]).await;
     let response = app.get("/health").await;
     assert!(response.headers().get("strict-transport-security").is_some());
+    // The bare visit gets the signed pre-session cookie, the first typed post the flow cookie:
+    // both host-prefixed and Secure.
     let form = app.get("/register/customer").await;
     let cookie = form.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(cookie.starts_with("__Host-nf_pre=") && cookie.contains("; Secure") && cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Domain="), "__Host- cookies carry no Domain");
+    let typed = app.submit_step("/register/customer", &[("family_name", "途中")]).await;
+    let cookie = typed.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     assert!(cookie.starts_with("__Host-nf_flow=") && cookie.contains("; Secure") && cookie.contains("Path=/"), "{cookie}");
     assert!(!cookie.contains("Domain="), "__Host- cookies carry no Domain");
 }

@@ -261,7 +261,9 @@ fn no_personal_data_reaches_the_logs() {
         invalid.retain(|(k, v)| *k != "email_confirm" || *v == "other@example.jp");
         let t = token(&html);
         invalid.push(("csrf_token", &t));
-        client.post(format!("{base}/register/customer")).form(&invalid).send().await.expect("post");
+        // The rejected post stores the flow; the page shown again carries the flow's token.
+        let shown = client.post(format!("{base}/register/customer")).form(&invalid).send().await.expect("post");
+        let t = token(&shown.text().await.expect("body"));
         let mut form = customer.to_vec();
         form.push(("csrf_token", &t));
         client.post(format!("{base}/register/customer")).form(&form).send().await.expect("post");
