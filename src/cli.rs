@@ -65,6 +65,13 @@ pub enum Command {
         #[command(subcommand)]
         command: BackupCommand,
     },
+    /// Delete what has outlived its retention (flows, sent mail, old analytics counts, expired
+    /// admin sessions and throttles; docs/privacy.md). `serve` runs the same once a day.
+    Purge {
+        /// Count what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Container health check: GET /health/live of the instance on LISTEN_ADDR; exit 0 when it
     /// answers 200 within 3 s, 1 otherwise.
     Probe {
@@ -299,6 +306,23 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Probe { url } => return Ok(probe(url, &config).await),
+        Command::Purge { dry_run } => {
+            let db = Db::connect(&config.database_url, &PoolSettings::from(&config))?;
+            db.migrate().await?;
+            let retention = crate::purge::Retention::from(&config);
+            match crate::purge::run_exclusive(&db, &retention, dry_run).await? {
+                Some(report) => {
+                    crate::purge::record(&report);
+                    println!("{}（保持期間: フロー {} 日、メール {} 日、集計 {} 日）", if dry_run { "削除される行数" } else { "削除した行数" },
+                        retention.flows.as_secs() / 86400, retention.mail.as_secs() / 86400, retention.analytics.as_secs() / 86400);
+                    for (table, n) in &report.tables {
+                        println!("  {table:<24} {n:>8}");
+                    }
+                }
+                None => println!("別のインスタンスが削除処理を実行中のため、何もしませんでした"),
+            }
+            db.close().await;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

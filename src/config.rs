@@ -119,6 +119,14 @@ pub struct Config {
     pub db_statement_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub flow_idle_timeout: Duration,
+    /// Flows are deleted this long after their last change (`FLOW_RETENTION_DAYS`).
+    pub flow_retention: Duration,
+    /// Sent or failed mail and mail throttles are deleted after this (`MAIL_RETENTION_DAYS`).
+    pub mail_retention: Duration,
+    /// Validation-error and duplicate-signup counts are deleted after this (`ANALYTICS_RETENTION_DAYS`).
+    pub analytics_retention: Duration,
+    /// How often the purge runs inside `serve` (`PURGE_INTERVAL_SECS`, a day).
+    pub purge_interval: Duration,
     /// How long the admin dashboard's aggregates (days of registrations and flows) are reused.
     pub dashboard_cache: Duration,
     pub min_age: u32,
@@ -242,6 +250,10 @@ impl Config {
             flow_idle_timeout: Duration::from_secs(
                 60 * u64::from(parse_var::<u32>(env, "FLOW_IDLE_MINUTES", "60", "a whole number of minutes")?),
             ),
+            flow_retention: days(env, "FLOW_RETENTION_DAYS", "30")?,
+            mail_retention: days(env, "MAIL_RETENTION_DAYS", "30")?,
+            analytics_retention: days(env, "ANALYTICS_RETENTION_DAYS", "90")?,
+            purge_interval: seconds(env, "PURGE_INTERVAL_SECS", "86400")?,
             dashboard_cache: Duration::from_secs(parse_var(env, "DASHBOARD_CACHE_SECS", "30", "a whole number of seconds")?),
             min_age,
             max_age,
@@ -356,6 +368,14 @@ fn seconds(env: &dyn EnvSource, var: &'static str, default: &str) -> Result<Dura
         return Err(bad(var, "must be at least 1 second"));
     }
     Ok(Duration::from_secs(secs))
+}
+
+fn days(env: &dyn EnvSource, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
+    let days: u64 = parse_var(env, var, default, "a whole number of days")?;
+    if days == 0 {
+        return Err(bad(var, "must be at least 1 day"));
+    }
+    Ok(Duration::from_secs(days * 24 * 3600))
 }
 
 /// The embedded default needs no set-up: a random key is generated once and kept in the data

@@ -54,6 +54,28 @@ pub async fn housekeeping(state: AppState) {
     }
 }
 
+/// The retention purge (`purge`), once per `PURGE_INTERVAL_SECS` (first a few minutes after the
+/// start, so a fleet restarting together does not purge while it warms up); the advisory lock lets
+/// one instance do it.
+pub async fn purge_daily(state: AppState) {
+    let retention = crate::purge::Retention::from(state.config.as_ref());
+    let first = state.config.purge_interval.min(Duration::from_secs(300));
+    tokio::time::sleep(first).await;
+    let mut every = tokio::time::interval(state.config.purge_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if !state.availability.writer_up() {
+            continue;
+        }
+        match crate::purge::run_exclusive(&state.db, &retention, false).await {
+            Ok(Some(report)) => crate::purge::record(&report),
+            Ok(None) => tracing::debug!(event = "purge_skipped", "another instance holds the purge lock"),
+            Err(err) => tracing::error!(event = "purge_failed", error = %err, "retention purge failed"),
+        }
+    }
+}
+
 /// How often the writer and the replica are checked, and how long one check may take.
 pub const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// Checks that must fail in a row before a database counts as down: one lost packet must not

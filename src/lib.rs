@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod password;
+pub mod purge;
 pub mod region;
 pub mod registration;
 pub mod startup;

@@ -145,6 +145,7 @@ impl Application {
         let read_db = state.read_db.clone();
         let housekeeping = tokio::spawn(crate::jobs::housekeeping(state.clone()));
         let watch = tokio::spawn(crate::jobs::watch_databases(state.clone()));
+        let purge = tokio::spawn(crate::jobs::purge_daily(state.clone()));
         let switch_poll = tokio::spawn(crate::admin::switches::poll(state.clone()));
         let emf = state.config.emf_interval.map(|every| tokio::spawn(crate::emf::run(state.clone(), every)));
         let mail_worker = tokio::spawn(crate::mail::worker::run(state.db.clone(), mail.transport, mail.from, state.config.mail.clone()));
@@ -169,6 +170,7 @@ impl Application {
         };
         housekeeping.abort();
         watch.abort();
+        purge.abort();
         switch_poll.abort();
         if let Some(emf) = emf {
             emf.abort();

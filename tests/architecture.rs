@@ -37,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "dev",
             "stub_apis",
             "backup",
+            "purge",
         ],
     ),
     ("application state", &["state"]),

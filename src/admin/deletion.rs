@@ -7,10 +7,13 @@
 //!   受付番号, or holding their address in `user_data` (unfinished or expired flows too);
 //! - `api_idempotency` rows of those flows (stored answers carry the 受付番号);
 //! - `outbox`: every mail to their address, sent or not (bodies hold name and address);
-//! - `mail_throttle`: the address's rows.
+//! - `mail_throttle`: the address's rows;
+//! - `audit_log`: the free-text comments of earlier decisions about the registration are replaced
+//!   by a marker (the records themselves stay: who decided what, when — the audit needs them).
 //!
-//! `form_errors` and `duplicate_signups` hold no personal data by design. The audit record names
-//! the registration by id and 受付番号 only, with the operator's reason and the counts.
+//! `form_errors` and `duplicate_signups` hold no personal data by design. The audit records keep
+//! the registration by id and 受付番号 only (pseudonymous once the registration is gone), with the
+//! operator's reason (a reason code and a note checked for personal data) and the counts.
 
 use askama::Template;
 use axum::Router;
@@ -70,6 +73,8 @@ pub struct Counts {
     pub manual_reviews: u64,
     pub outbox: u64,
     pub mail_throttle: u64,
+    /// Audit records whose comments were blanked.
+    pub audit_comments: u64,
 }
 
 async fn count(db: &Db, r: &Registrant) -> Result<Counts, sqlx::Error> {
@@ -99,6 +104,10 @@ async fn count(db: &Db, r: &Registrant) -> Result<Counts, sqlx::Error> {
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE lower(recipient) = $1").bind(&r.email).fetch_one(pool).await?;
         let mail_throttle: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM mail_throttle WHERE email = $1").bind(&r.email).fetch_one(pool).await?;
+        let audit_comments: i64 = sqlx::query_scalar(if is_pg { AUDIT_COMMENTS_PG } else { AUDIT_COMMENTS_SQLITE })
+            .bind(r.id)
+            .fetch_one(pool)
+            .await?;
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(Counts {
             users: 1,
@@ -107,9 +116,16 @@ async fn count(db: &Db, r: &Registrant) -> Result<Counts, sqlx::Error> {
             manual_reviews: n(manual_reviews),
             outbox: n(outbox),
             mail_throttle: n(mail_throttle),
+            audit_comments: n(audit_comments),
         })
     })
 }
+
+/// Audit records about the registration that carry a comment.
+const AUDIT_COMMENTS_PG: &str =
+    "SELECT COUNT(*) FROM audit_log WHERE detail->>'user_id' = $1::text AND COALESCE(detail->>'comment', '') NOT IN ('', '[削除依頼により削除]')";
+const AUDIT_COMMENTS_SQLITE: &str = "SELECT COUNT(*) FROM audit_log WHERE json_extract(detail, '$.user_id') = $1 \
+     AND COALESCE(json_extract(detail, '$.comment'), '') NOT IN ('', '[削除依頼により削除]')";
 
 /// Deletes the registrant's personal data in one transaction and records the audit row. `None`
 /// when the registration (with this id and 受付番号) no longer exists.
@@ -142,6 +158,14 @@ pub async fn delete_registrant(db: &Db, actor: &AdminUser, r: &Registrant, reaso
         let outbox = sqlx::query("DELETE FROM outbox WHERE lower(recipient) = $1").bind(&r.email).execute(&mut *tx).await?.rows_affected();
         let mail_throttle =
             sqlx::query("DELETE FROM mail_throttle WHERE email = $1").bind(&r.email).execute(&mut *tx).await?.rows_affected();
+        let blank = if is_pg {
+            "UPDATE audit_log SET detail = jsonb_set(detail, '{comment}', '\"[削除依頼により削除]\"') \
+             WHERE detail->>'user_id' = $1::text AND COALESCE(detail->>'comment', '') NOT IN ('', '[削除依頼により削除]')"
+        } else {
+            "UPDATE audit_log SET detail = json_set(detail, '$.comment', '[削除依頼により削除]') \
+             WHERE json_extract(detail, '$.user_id') = $1 AND COALESCE(json_extract(detail, '$.comment'), '') NOT IN ('', '[削除依頼により削除]')"
+        };
+        let audit_comments = sqlx::query(blank).bind(r.id).execute(&mut *tx).await?.rows_affected();
         let users = sqlx::query("DELETE FROM users WHERE id = $1 AND registration_number = $2")
             .bind(r.id)
             .bind(&r.registration_number)
@@ -152,7 +176,7 @@ pub async fn delete_registrant(db: &Db, actor: &AdminUser, r: &Registrant, reaso
             tx.rollback().await?;
             return Ok(None);
         }
-        let counts = Counts { users, user_sessions, api_idempotency, manual_reviews, outbox, mail_throttle };
+        let counts = Counts { users, user_sessions, api_idempotency, manual_reviews, outbox, mail_throttle, audit_comments };
         // No personal data: the registration's id and 受付番号, the operator's reason, counts.
         let detail = json!({
             "user_id": r.id,

@@ -144,13 +144,28 @@ async fn touch(db: &Db, id: i64, now: OffsetDateTime) -> Result<(), sqlx::Error>
     })
 }
 
-/// Deletes sessions past their limits; run by the housekeeping task.
+/// Sessions past their limits.
+const EXPIRED: &str = "last_seen_at < $1 OR created_at < $2 OR (stage = 'second_factor' AND created_at < $3)";
+
+/// How many sessions are past their limits (`purge --dry-run`).
+pub async fn count_expired(db: &Db) -> Result<u64, sqlx::Error> {
+    let now = OffsetDateTime::now_utc();
+    let n: i64 = with_pool!(db, |pool| {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM admin_sessions WHERE {EXPIRED}")))
+            .bind(now - IDLE_TIMEOUT)
+            .bind(now - ABSOLUTE_TIMEOUT)
+            .bind(now - SECOND_FACTOR_TIMEOUT)
+            .fetch_one(pool)
+            .await
+    })?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Deletes sessions past their limits; run by the housekeeping task and by `purge`.
 pub async fn purge_expired(db: &Db) -> Result<u64, sqlx::Error> {
     let now = OffsetDateTime::now_utc();
     with_pool!(db, |pool| {
-        sqlx::query(
-            "DELETE FROM admin_sessions WHERE last_seen_at < $1 OR created_at < $2 OR (stage = 'second_factor' AND created_at < $3)",
-        )
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM admin_sessions WHERE {EXPIRED}")))
         .bind(now - IDLE_TIMEOUT)
         .bind(now - ABSOLUTE_TIMEOUT)
         .bind(now - SECOND_FACTOR_TIMEOUT)

@@ -6,4 +6,5 @@
 pub mod fields;
 pub mod form;
 pub mod jst;
+pub mod pii;
 pub mod registration_number;
