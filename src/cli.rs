@@ -160,6 +160,14 @@ pub enum AdminCommand {
     /// enrols again at its next sign-in.
     #[command(name = "reset-2fa")]
     Reset2fa { email: String },
+    /// Mask personal data (e-mail addresses, phone numbers, postal codes, the registrant's own
+    /// values) in review comments and audit-log comments written before notes were checked.
+    #[command(name = "mask-comments")]
+    MaskComments {
+        /// Count what would be masked, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -277,6 +285,12 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                     crate::admin::accounts::reset_second_factor(&db, &email).await?;
                     println!("second factor cleared; the account enrols again at its next sign-in");
                 }
+                AdminCommand::MaskComments { dry_run } => {
+                    let r = crate::admin::mask::mask_comments(&db, dry_run).await?;
+                    let verb = if dry_run { "マスクされる" } else { "マスクした" };
+                    println!("確認待ちのコメント: {} 件中 {verb}もの {} 件", r.reviews_checked, r.reviews_masked);
+                    println!("監査ログのコメント・理由: {} 件中 {verb}もの {} 件", r.audit_checked, r.audit_masked);
+                }
             }
             db.close().await;
         }
@@ -313,8 +327,13 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             match crate::purge::run_exclusive(&db, &retention, dry_run).await? {
                 Some(report) => {
                     crate::purge::record(&report);
-                    println!("{}（保持期間: フロー {} 日、メール {} 日、集計 {} 日）", if dry_run { "削除される行数" } else { "削除した行数" },
-                        retention.flows.as_secs() / 86400, retention.mail.as_secs() / 86400, retention.analytics.as_secs() / 86400);
+                    println!(
+                        "{}（保持期間: フロー {} 日、メール {} 日、集計 {} 日）",
+                        if dry_run { "削除される行数" } else { "削除した行数" },
+                        retention.flows.as_secs() / 86400,
+                        retention.mail.as_secs() / 86400,
+                        retention.analytics.as_secs() / 86400
+                    );
                     for (table, n) in &report.tables {
                         println!("  {table:<24} {n:>8}");
                     }

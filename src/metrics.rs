@@ -72,6 +72,8 @@ fn describe() {
     describe_gauge!("nfa_database_read_up", "1 when the last scrape reached the read replica (DATABASE_READ_URL)");
     describe_gauge!("nfa_registration_paused", "1 while the form is paused because the database writer is down");
     describe_counter!("nfa_writer_paused_requests_total", "Requests answered 503 while the database writer was down, by area");
+    describe_counter!("nfa_purge_deleted_rows_total", "Rows deleted by the retention purge, by table (docs/privacy.md)");
+    describe_gauge!("nfa_purge_last_run_timestamp_seconds", "Unix time of the last completed retention purge");
     describe_gauge!("nfa_app_info", "Build information");
     describe_histogram!("nfa_db_pool_acquire_duration_seconds", "Wait for a database connection (sampled by health checks and scrapes)");
     describe_gauge!("nfa_outbox_messages", "Outgoing mail by state");

@@ -27,7 +27,7 @@ use crate::with_pool;
 /// Rows per delete statement.
 pub const BATCH: i64 = 1000;
 /// `pg_try_advisory_lock` key: "nfa purge" in ASCII.
-const LOCK_KEY: i64 = 0x6e66_6120_7075_7267;
+pub const LOCK_KEY: i64 = 0x6e66_6120_7075_7267;
 /// Throttle rows with no failure for this long have nothing left to remember.
 const THROTTLE_MEMORY: Duration = Duration::from_secs(2 * 24 * 3600);
 

@@ -29,6 +29,7 @@ use time::OffsetDateTime;
 use super::actor::{AdminUser, Role};
 use super::error::{AdminError, parse_form};
 use super::layout::{Layout, Section};
+use super::reason::{self, Code, DELETION, Entered, Reason};
 use super::session::AdminSession;
 use crate::db::Db;
 use crate::http::error::render;
@@ -39,9 +40,6 @@ use crate::{insert_audit, with_pool};
 pub fn routes() -> Router<AppState> {
     Router::new().route("/admin/registrations/{id}/delete", get(show).post(delete))
 }
-
-/// Longest reason kept, in characters.
-const MAX_REASON: usize = 500;
 
 #[derive(sqlx::FromRow)]
 pub struct Registrant {
@@ -104,10 +102,8 @@ async fn count(db: &Db, r: &Registrant) -> Result<Counts, sqlx::Error> {
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE lower(recipient) = $1").bind(&r.email).fetch_one(pool).await?;
         let mail_throttle: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM mail_throttle WHERE email = $1").bind(&r.email).fetch_one(pool).await?;
-        let audit_comments: i64 = sqlx::query_scalar(if is_pg { AUDIT_COMMENTS_PG } else { AUDIT_COMMENTS_SQLITE })
-            .bind(r.id)
-            .fetch_one(pool)
-            .await?;
+        let audit_comments: i64 =
+            sqlx::query_scalar(if is_pg { AUDIT_COMMENTS_PG } else { AUDIT_COMMENTS_SQLITE }).bind(r.id).fetch_one(pool).await?;
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(Counts {
             users: 1,
@@ -122,14 +118,13 @@ async fn count(db: &Db, r: &Registrant) -> Result<Counts, sqlx::Error> {
 }
 
 /// Audit records about the registration that carry a comment.
-const AUDIT_COMMENTS_PG: &str =
-    "SELECT COUNT(*) FROM audit_log WHERE detail->>'user_id' = $1::text AND COALESCE(detail->>'comment', '') NOT IN ('', '[削除依頼により削除]')";
+const AUDIT_COMMENTS_PG: &str = "SELECT COUNT(*) FROM audit_log WHERE detail->>'user_id' = $1::text AND COALESCE(detail->>'comment', '') NOT IN ('', '[削除依頼により削除]')";
 const AUDIT_COMMENTS_SQLITE: &str = "SELECT COUNT(*) FROM audit_log WHERE json_extract(detail, '$.user_id') = $1 \
      AND COALESCE(json_extract(detail, '$.comment'), '') NOT IN ('', '[削除依頼により削除]')";
 
 /// Deletes the registrant's personal data in one transaction and records the audit row. `None`
 /// when the registration (with this id and 受付番号) no longer exists.
-pub async fn delete_registrant(db: &Db, actor: &AdminUser, r: &Registrant, reason: &str) -> anyhow::Result<Option<Counts>> {
+pub async fn delete_registrant(db: &Db, actor: &AdminUser, r: &Registrant, reason: &Reason) -> anyhow::Result<Option<Counts>> {
     let is_pg = matches!(db, Db::Postgres(_));
     let now = OffsetDateTime::now_utc();
     let counts = with_pool!(db, |pool| {
@@ -181,7 +176,8 @@ pub async fn delete_registrant(db: &Db, actor: &AdminUser, r: &Registrant, reaso
         let detail = json!({
             "user_id": r.id,
             "registration_number": r.registration_number,
-            "reason": reason,
+            "reason_code": reason.code,
+            "reason": reason.text(DELETION),
             "deleted": counts,
             "deleted_at": now.unix_timestamp(),
         });
@@ -203,8 +199,11 @@ struct ConfirmPage {
     plan: String,
     created_at: String,
     counts: Counts,
-    errors: Vec<&'static str>,
+    errors: Vec<String>,
+    reason_codes: &'static [Code],
+    reason_code: String,
     reason: String,
+    max_note: usize,
 }
 
 fn parse_id(raw: &str) -> Result<i64, AdminError> {
@@ -216,8 +215,8 @@ async fn confirm_page(
     session: &AdminSession,
     r: &Registrant,
     status: StatusCode,
-    errors: Vec<&'static str>,
-    reason: &str,
+    errors: Vec<String>,
+    entered: Entered<'_>,
 ) -> Result<Response, AdminError> {
     let counts = count(state.fresh_reads(), r).await?;
     let page = ConfirmPage {
@@ -230,7 +229,10 @@ async fn confirm_page(
         created_at: jst::date_time_minutes(r.created_at),
         counts,
         errors,
-        reason: reason.to_string(),
+        reason_codes: DELETION,
+        reason_code: entered.code.to_string(),
+        reason: entered.note.to_string(),
+        max_note: reason::MAX_NOTE,
     };
     Ok(render(status, &page))
 }
@@ -238,7 +240,7 @@ async fn confirm_page(
 async fn show(State(state): State<AppState>, session: AdminSession, Path(id): Path<String>) -> Result<Response, AdminError> {
     let id = parse_id(&id)?;
     let r = registrant(state.fresh_reads(), id).await?.ok_or(AdminError::NotFound)?;
-    confirm_page(&state, &session, &r, StatusCode::OK, Vec::new(), "").await
+    confirm_page(&state, &session, &r, StatusCode::OK, Vec::new(), Entered::default()).await
 }
 
 #[derive(Deserialize)]
@@ -247,6 +249,9 @@ struct DeleteForm {
     csrf_token: String,
     #[serde(default)]
     confirm_number: String,
+    #[serde(default)]
+    reason_code: String,
+    /// The short note beside the reason code (the field kept its old name).
     #[serde(default)]
     reason: String,
 }
@@ -277,20 +282,23 @@ async fn delete(
     session.require(Role::Operator)?;
     let id = parse_id(&id)?;
     let r = registrant(state.fresh_reads(), id).await?.ok_or(AdminError::NotFound)?;
-    let reason = form.reason.trim();
+    let entered = Entered { code: &form.reason_code, note: &form.reason };
     let mut errors = Vec::new();
     if normalise_number(&form.confirm_number) != r.registration_number {
-        errors.push("確認のため、削除する登録の受付番号を正しく入力してください。");
+        errors.push("確認のため、削除する登録の受付番号を正しく入力してください。".to_string());
     }
-    if reason.is_empty() {
-        errors.push("削除の理由（問い合わせ番号など）を入力してください。");
-    } else if reason.chars().count() > MAX_REASON {
-        errors.push("削除の理由は500文字以内で入力してください。");
-    }
-    if !errors.is_empty() {
-        return confirm_page(&state, &session, &r, StatusCode::BAD_REQUEST, errors, reason).await;
-    }
-    match delete_registrant(&state.db, &session.user, &r, reason).await? {
+    let values = reason::registrant_values(state.fresh_reads(), r.id).await?;
+    let reason = match reason::check(DELETION, entered, Some("削除の理由を選んでください。"), &values) {
+        Ok(reason) => reason,
+        Err(message) => {
+            errors.push(message);
+            None
+        }
+    };
+    let Some(reason) = reason.filter(|_| errors.is_empty()) else {
+        return confirm_page(&state, &session, &r, StatusCode::BAD_REQUEST, errors, entered).await;
+    };
+    match delete_registrant(&state.db, &session.user, &r, &reason).await? {
         Some(counts) => {
             tracing::info!(
                 event = "registration_deleted",

@@ -16,6 +16,8 @@ pub mod dashboard;
 pub mod deletion;
 pub mod error;
 pub mod layout;
+pub mod mask;
+pub mod reason;
 pub mod registrations;
 pub mod reviews;
 pub mod session;

@@ -16,6 +16,7 @@ mod observability;
 mod openapi;
 mod ops;
 mod process;
+mod purge;
 mod registration;
 mod replica;
 mod runbook;

@@ -141,7 +141,8 @@ test('an operator approves from the queue, finds and exports registrations, and 
   assert.ok(rows.findIndex((r) => r.includes(older)) < rows.findIndex((r) => r.includes(newer)), 'oldest first');
   await shot(page, 'queue-phone');
   await page.getByRole('link', { name: older }).click();
-  await page.getByLabel('コメント（却下する場合は必須）').fill('倉庫に電話して在庫を確認');
+  await page.getByLabel('判定の理由（却下する場合は必須）').selectOption('stock_confirmed');
+  await page.getByLabel(/^メモ/).fill('倉庫に電話して在庫を確認');
   await page.getByRole('button', { name: '承認する' }).click();
   await page.waitForURL(/done=approved/);
   assert.match(await page.locator('[role="status"]').innerText(), /承認しました/);
@@ -174,7 +175,14 @@ test('an operator approves from the queue, finds and exports registrations, and 
   await page.getByRole('link', { name: newer }).click();
   await page.getByRole('link', { name: '削除依頼' }).click();
   await shot(page, 'delete-phone');
-  await page.getByLabel('削除の理由・問い合わせ番号（必須）').fill('本人からの削除依頼（問い合わせ #42）');
+  // A note naming the registrant is refused and says why; the reason code and a ticket pass.
+  await page.getByLabel('削除の理由（必須）').selectOption('erasure_request');
+  await page.getByLabel(/^メモ・問い合わせ番号/).fill('新井様から電話で依頼');
+  await page.getByLabel('確認のため、受付番号を入力してください（必須）').fill(newer.toLowerCase());
+  await page.getByRole('button', { name: '個人情報を削除する' }).click();
+  assert.match(await page.locator('.error-summary').innerText(), /個人情報（姓）が含まれているようです/);
+  assert.equal(sql(`SELECT COUNT(*) FROM users WHERE registration_number = '${newer}'`), '1', 'nothing deleted');
+  await page.getByLabel(/^メモ・問い合わせ番号/).fill('問い合わせ #42');
   await page.getByLabel('確認のため、受付番号を入力してください（必須）').fill(newer.toLowerCase());
   await page.getByRole('button', { name: '個人情報を削除する' }).click();
   await page.waitForURL(/\/admin\/registrations\?deleted=1$/);
@@ -182,6 +190,7 @@ test('an operator approves from the queue, finds and exports registrations, and 
   assert.equal(sql(`SELECT COUNT(*) FROM users WHERE registration_number = '${newer}'`), '0');
   assert.equal(sql(`SELECT COUNT(*) FROM user_sessions WHERE user_data->>'email' = 'newer-${runId}@example.jp'`), '0');
   assert.doesNotMatch(sql(`SELECT detail::text FROM audit_log WHERE action = 'registration.delete'`), /newer-|新井/);
+  assert.equal(sql(`SELECT detail->>'reason_code' FROM audit_log WHERE action = 'registration.delete'`), 'erasure_request');
   assert.deepEqual(problems, []);
   await context.close();
 });

@@ -13,14 +13,12 @@ use time::OffsetDateTime;
 use super::detail::{detail_page, parse_id};
 use crate::admin::actor::{AdminUser, Role};
 use crate::admin::error::{AdminError, parse_form};
+use crate::admin::reason::{self, Entered, REVIEW};
 use crate::admin::session::AdminSession;
 use crate::inventory::Reservation;
 use crate::mail::{self, OutgoingMail};
 use crate::state::AppState;
 use crate::{insert_audit, insert_outbox, with_pool};
-
-/// Longest comment kept with a decision, in characters.
-const MAX_COMMENT: usize = 1000;
 
 #[derive(Deserialize)]
 struct DecisionForm {
@@ -28,6 +26,9 @@ struct DecisionForm {
     csrf_token: String,
     #[serde(default)]
     decision: String,
+    #[serde(default)]
+    reason_code: String,
+    /// The short note beside the reason code (the field kept its old name).
     #[serde(default)]
     comment: String,
 }
@@ -87,32 +88,43 @@ pub(super) async fn decide(
     session.check_csrf(&state, &headers, &form.csrf_token)?;
     session.require(Role::Operator)?;
     let id = parse_id(&id)?;
-    let comment = form.comment.trim();
+    let entered = Entered { code: &form.reason_code, note: &form.comment };
     let decision = match form.decision.as_str() {
         "approve" => Decision::Approve,
         "reject" => Decision::Reject,
         _ => {
             let message = "「承認する」または「却下する」を選んでください。".to_string();
-            return detail_page(&state, &session, id, StatusCode::BAD_REQUEST, Some(message), comment, None).await;
+            return detail_page(&state, &session, id, StatusCode::BAD_REQUEST, Some(message), entered, None).await;
         }
     };
-    if decision == Decision::Reject && comment.is_empty() {
-        let message = "却下する場合は、理由をコメントに入力してください。".to_string();
-        return detail_page(&state, &session, id, StatusCode::BAD_REQUEST, Some(message), comment, None).await;
-    }
-    if comment.chars().count() > MAX_COMMENT {
-        let message = format!("コメントは{MAX_COMMENT}文字以内で入力してください。");
-        return detail_page(&state, &session, id, StatusCode::BAD_REQUEST, Some(message), comment, None).await;
-    }
-    match apply_decision(&state, &session.user, id, decision, comment).await? {
+    let missing = (decision == Decision::Reject).then_some("却下する場合は、理由を選ぶか、メモに入力してください。");
+    let values = match review_user(&state, id).await? {
+        Some(user_id) => reason::registrant_values(state.fresh_reads(), user_id).await?,
+        None => return Err(AdminError::NotFound),
+    };
+    let reason = match reason::check(REVIEW, entered, missing, &values) {
+        Ok(reason) => reason,
+        Err(message) => return detail_page(&state, &session, id, StatusCode::BAD_REQUEST, Some(message), entered, None).await,
+    };
+    let comment = reason.as_ref().map(|r| r.text(REVIEW)).unwrap_or_default();
+    let code = reason.as_ref().map(|r| r.code);
+    match apply_decision(&state, &session.user, id, decision, code, &comment).await? {
         Ok(()) => Ok(Redirect::to(&format!("/admin/reviews/{id}?done={}", decision.status())).into_response()),
         Err(Refusal::NotFound) => Err(AdminError::NotFound),
         Err(refusal) => {
             tracing::info!(event = "review_decision_refused", review_id = id, admin_id = session.user.id, refusal = ?refusal);
-            let comment = if refusal == Refusal::AlreadyDecided { "" } else { comment };
-            detail_page(&state, &session, id, StatusCode::CONFLICT, Some(refusal.message().to_string()), comment, None).await
+            let entered = if refusal == Refusal::AlreadyDecided { Entered::default() } else { entered };
+            detail_page(&state, &session, id, StatusCode::CONFLICT, Some(refusal.message().to_string()), entered, None).await
         }
     }
+}
+
+/// The registration a review is about (for the personal-data check of the note).
+async fn review_user(state: &AppState, review_id: i64) -> Result<Option<i64>, sqlx::Error> {
+    with_pool!(state.fresh_reads(), |pool| sqlx::query_scalar("SELECT user_id FROM manual_reviews WHERE id = $1")
+        .bind(review_id)
+        .fetch_optional(pool)
+        .await)
 }
 
 #[derive(sqlx::FromRow)]
@@ -132,6 +144,7 @@ pub async fn apply_decision(
     actor: &AdminUser,
     review_id: i64,
     decision: Decision,
+    reason_code: Option<&str>,
     comment: &str,
 ) -> anyhow::Result<Result<(), Refusal>> {
     let now = OffsetDateTime::now_utc();
@@ -235,6 +248,7 @@ pub async fn apply_decision(
             "stock_before": stock_before,
             "stock_after": stock_after,
             "reserved_by": reserved_by,
+            "reason_code": reason_code,
             "comment": comment,
             "mail": "review_result",
         });

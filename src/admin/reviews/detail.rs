@@ -11,6 +11,7 @@ use super::labels::{inventory_label, kind_label, region_label, status_badge, wai
 use super::queries::review;
 use crate::admin::error::AdminError;
 use crate::admin::layout::{Layout, Section};
+use crate::admin::reason::{self, Code, Entered};
 use crate::admin::session::AdminSession;
 use crate::http::error::render;
 use crate::state::AppState;
@@ -44,7 +45,10 @@ struct DetailPage {
     decision_comment: String,
     error: Option<String>,
     done: Option<&'static str>,
+    reason_codes: &'static [Code],
+    reason_code: String,
     comment: String,
+    max_note: usize,
 }
 
 #[derive(Deserialize, Default)]
@@ -72,7 +76,7 @@ pub(super) async fn detail_page(
     id: i64,
     status: StatusCode,
     error: Option<String>,
-    comment: &str,
+    entered: Entered<'_>,
     done: Option<&'static str>,
 ) -> Result<Response, AdminError> {
     let Some(r) = review(state.fresh_reads(), id).await? else {
@@ -106,7 +110,10 @@ pub(super) async fn detail_page(
         registration_number: r.registration_number,
         error,
         done,
-        comment: comment.to_string(),
+        reason_codes: reason::REVIEW,
+        reason_code: entered.code.to_string(),
+        comment: entered.note.to_string(),
+        max_note: reason::MAX_NOTE,
     };
     Ok(render(status, &page))
 }
@@ -123,5 +130,5 @@ pub(super) async fn show(
         Some("rejected") => Some("却下しました。"),
         _ => None,
     };
-    detail_page(&state, &session, id, StatusCode::OK, None, "", done).await
+    detail_page(&state, &session, id, StatusCode::OK, None, Entered::default(), done).await
 }

@@ -134,6 +134,103 @@ on_both_backends_with! { FALLBACK;
         assert_eq!(app.count_users(EMAIL).await, 1, "a new registration with the same address works");
     }
 
+    async fn deletion_blanks_decision_comments_and_refuses_personal_data_in_the_reason(app) {
+        let number = app.with_new_browser().register(EMAIL).await;
+        let id = user_id(&app, &number).await;
+        let review: i64 = with_pool!(&app.db, |pool| sqlx::query_scalar("SELECT id FROM manual_reviews WHERE user_id = $1").bind(id).fetch_one(pool).await)
+            .expect("review");
+        let operator = admin(&app, Role::Operator).await;
+        let decided = operator.post(&format!("/admin/reviews/{review}/decision"), &[("decision", "approve"), ("reason_code", "stock_confirmed"), ("comment", "倉庫 #5")]).await;
+        assert_eq!(decided.status(), 303);
+        // A comment from before notes were checked, naming the registrant.
+        with_pool!(&app.db, |pool| sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO audit_log (actor, action, target, detail) VALUES ('old@example.jp', 'review.approve', 'review:{review}', \
+             '{{\"user_id\": {id}, \"comment\": \"山田太郎様 090-1234-5678 に確認\"}}')"
+        )))
+        .execute(pool)
+        .await
+        .map(drop))
+        .expect("legacy audit row");
+
+        let path = format!("/admin/registrations/{id}/delete");
+        let html = operator.get_html(&path).await;
+        assert!(html.contains("<td class=\"num\">2</td>"), "two audit comments to blank: {html}");
+        let response = operator.post(&path, &[("confirm_number", &number), ("reason_code", "erasure_request"), ("reason", "山田様から電話")]).await;
+        assert_eq!(response.status(), 400);
+        let html = response.text().await.expect("body");
+        assert!(html.contains("メモに個人情報（姓）が含まれているようです"), "{html}");
+        assert!(html.contains("<option value=\"erasure_request\" selected>"));
+        let response = operator.post(&path, &[("confirm_number", &number), ("reason", "")]).await;
+        assert!(response.text().await.expect("body").contains("削除の理由を選んでください。"));
+        assert_eq!(app.count_users(EMAIL).await, 1, "nothing deleted yet");
+
+        let response = operator.post(&path, &[("confirm_number", &number), ("reason_code", "erasure_request"), ("reason", "問い合わせ #9")]).await;
+        assert_eq!(location(&response), "/admin/registrations?deleted=1");
+        let details: Vec<(String, sqlx::types::Json<Value>)> = with_pool!(&app.db, |pool| sqlx::query_as("SELECT action, detail FROM audit_log ORDER BY id")
+            .fetch_all(pool)
+            .await)
+        .expect("audit");
+        let comments: Vec<&Value> = details.iter().filter(|(a, _)| a.starts_with("review.")).map(|(_, d)| &d.0["comment"]).collect();
+        assert_eq!(comments, [&Value::from("[削除依頼により削除]"), &Value::from("[削除依頼により削除]")]);
+        let (_, deletion) = details.iter().find(|(a, _)| a == "registration.delete").expect("deletion audited");
+        assert_eq!(deletion.0["reason_code"], Value::from("erasure_request"));
+        assert_eq!(deletion.0["reason"], Value::from("本人からの削除請求：問い合わせ #9"));
+        assert_eq!(deletion.0["deleted"]["audit_comments"], Value::from(2));
+        let all = details.iter().map(|(_, d)| d.0.to_string()).collect::<Vec<_>>().join("\n");
+        assert!(!all.contains("山田") && !all.contains("090-1234-5678"), "{all}");
+    }
+
+    async fn old_comments_are_masked_by_the_command(app) {
+        let number = app.with_new_browser().register(EMAIL).await;
+        let id = user_id(&app, &number).await;
+        // Written before the check: the registrant's name and phone in a review comment, an
+        // address in a switch reason, and an ordinary comment that must stay as it is.
+        with_pool!(&app.db, |pool| sqlx::query("UPDATE manual_reviews SET comment = '山田 太郎様（090-1234-5678）に確認' WHERE user_id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop))
+        .expect("old comment");
+        with_pool!(&app.db, |pool| sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO audit_log (actor, action, target, detail) VALUES \
+             ('a@example.jp', 'review.approve', 'review:1', '{{\"user_id\": {id}, \"comment\": \"やまだ様 了承\"}}'), \
+             ('a@example.jp', 'switch.force', 'AddressAPI', '{{\"reason\": \"連絡先 ops.lead@example.jp\"}}'), \
+             ('a@example.jp', 'switch.force', 'RegionAPI', '{{\"reason\": \"障害 #12 のため\"}}')"
+        )))
+        .execute(pool)
+        .await
+        .map(drop))
+        .expect("old audit rows");
+        let cli = |dry: bool| {
+            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_normal-form-app"));
+            command.args(["admin", "mask-comments"]).env("DATABASE_URL", &app.database_url).env("DATA_DIR", app.data_dir.path());
+            if dry {
+                command.arg("--dry-run");
+            }
+            command.output()
+        };
+        let dry = cli(true).await.expect("dry run");
+        let out = String::from_utf8_lossy(&dry.stdout);
+        assert!(dry.status.success() && out.contains("確認待ちのコメント: 1 件中 マスクされるもの 1 件"), "{out}");
+        assert!(out.contains("監査ログのコメント・理由: 3 件中 マスクされるもの 2 件"), "{out}");
+        let comment: String = with_pool!(&app.db, |pool| sqlx::query_scalar("SELECT comment FROM manual_reviews WHERE user_id = $1").bind(id).fetch_one(pool).await)
+            .expect("comment");
+        assert!(comment.contains("山田"), "a dry run changes nothing");
+
+        let report = normal_form_app::admin::mask::mask_comments(&app.db, false).await.expect("mask");
+        assert_eq!((report.reviews_masked, report.audit_masked), (1, 2));
+        let comment: String = with_pool!(&app.db, |pool| sqlx::query_scalar("SELECT comment FROM manual_reviews WHERE user_id = $1").bind(id).fetch_one(pool).await)
+            .expect("comment");
+        assert_eq!(comment, "＊＊＊ ＊＊＊様(＊＊＊)に確認");
+        let details: Vec<sqlx::types::Json<Value>> = with_pool!(&app.db, |pool| sqlx::query_scalar("SELECT detail FROM audit_log ORDER BY id").fetch_all(pool).await)
+            .expect("audit");
+        let texts: Vec<String> = details.iter().map(|d| d.0.to_string()).collect();
+        assert!(texts.iter().any(|t| t.contains("＊＊＊様 了承")), "{texts:?}");
+        assert!(texts.iter().any(|t| t.contains("連絡先 ＊＊＊")), "{texts:?}");
+        assert!(texts.iter().any(|t| t.contains("障害 #12 のため")), "{texts:?}");
+        assert_eq!(normal_form_app::admin::mask::mask_comments(&app.db, false).await.expect("again").audit_masked, 0, "idempotent");
+    }
+
     async fn deletion_checks_sign_in_role_and_csrf(app) {
         let number = app.with_new_browser().register(EMAIL).await;
         let id = user_id(&app, &number).await;

@@ -252,7 +252,7 @@ on_both_backends_with! { FALLBACK;
         let operator = admin(&app, Role::Operator).await;
         let response = operator.post(&decision_path(review), &[("decision", "reject"), ("comment", "  ")]).await;
         assert_eq!(response.status(), 400);
-        assert!(response.text().await.expect("body").contains("却下する場合は、理由をコメントに入力してください。"));
+        assert!(response.text().await.expect("body").contains("却下する場合は、理由を選ぶか、メモに入力してください。"));
         assert_eq!(review_state(&app, review).await.0, "pending");
         let response = operator.post(&decision_path(review), &[("decision", "maybe"), ("comment", "x")]).await;
         assert_eq!(response.status(), 400);
@@ -271,6 +271,42 @@ on_both_backends_with! { FALLBACK;
         assert_eq!(audits[0].3["stock_after"], Value::Null);
         let mails = result_mails(&app, "reject@example.jp").await;
         assert!(mails.len() == 1 && mails[0].contains(&number) && mails[0].contains("お受けできませんでした"));
+    }
+
+    async fn notes_with_personal_data_are_refused_and_reason_codes_kept(app) {
+        let (_, user_id) = register(&app, "pii.note@example.jp").await;
+        let review = review_id(&app, user_id, "inventory").await;
+        let operator = admin(&app, Role::Operator).await;
+        // The registrant's own values (typed differently), an e-mail address, a phone number, a
+        // postal code: each refused with what was found, nothing decided.
+        for (note, found) in [
+            ("ヤマダ タロウ様から電話", "フリガナ"),
+            ("山田様に確認", "姓"),
+            ("pii.note@example.jp 宛てに連絡", "メールアドレス"),
+            ("０９０（１２３４）５６７８ に連絡", "電話番号"),
+            ("〒150-0002 は対象外", "郵便番号"),
+            ("渋谷2-21-1 は配送不可", "番地"),
+        ] {
+            let response = operator.post(&decision_path(review), &[("decision", "reject"), ("reason_code", "outside_region"), ("comment", note)]).await;
+            assert_eq!(response.status(), 400, "{note}");
+            let html = response.text().await.expect("body");
+            assert!(html.contains(&format!("メモに個人情報（{found}）が含まれているようです")), "{note}: {html}");
+            assert!(html.contains("<option value=\"outside_region\" selected>"), "the chosen reason is kept");
+        }
+        let response = operator.post(&decision_path(review), &[("decision", "reject"), ("reason_code", "nonsense")]).await;
+        assert_eq!(response.status(), 400);
+        let response = operator.post(&decision_path(review), &[("decision", "reject"), ("reason_code", "other")]).await;
+        assert!(response.text().await.expect("body").contains("「その他」を選んだ場合は、メモに理由を入力してください。"));
+        assert_eq!(review_state(&app, review).await.0, "pending");
+        assert!(decision_audits(&app).await.is_empty());
+
+        let response = operator.post(&decision_path(review), &[("decision", "reject"), ("reason_code", "out_of_stock"), ("comment", "問い合わせ #1234")]).await;
+        assert_eq!(location(&response), format!("/admin/reviews/{review}?done=rejected"));
+        let (_, _, comment) = review_state(&app, review).await;
+        assert_eq!(comment.as_deref(), Some("在庫を確保できない：問い合わせ #1234"));
+        let audits = decision_audits(&app).await;
+        assert_eq!(audits[0].3["reason_code"], json!("out_of_stock"));
+        assert_eq!(audits[0].3["comment"], json!("在庫を確保できない：問い合わせ #1234"));
     }
 
     async fn out_of_stock_refuses_the_approval_and_changes_nothing(app) {

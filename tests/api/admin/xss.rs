@@ -60,8 +60,10 @@ on_both_backends_with! { &[("FORCE_FALLBACK_REGION", "true")];
         .expect("form error");
 
         let operator = admin(&app, Role::Operator).await;
-        // What operators type is shown back too: a decision comment and a switch reason.
-        let response = operator.post(&format!("/admin/reviews/{review}/decision"), &[("decision", "reject"), ("comment", p3)]).await;
+        // What operators type is shown back too: a decision note and a switch reason. (The note
+        // is not one of the registrant's values above: those are refused as personal data.)
+        let note = "</textarea><img src=y onerror=alert(8)>";
+        let response = operator.post(&format!("/admin/reviews/{review}/decision"), &[("decision", "reject"), ("comment", note)]).await;
         assert_eq!(response.status(), 303, "the rejection is recorded");
         let response = operator.post("/admin/switches", &[("api", "AddressAPI"), ("forced", "on"), ("reason", p5)]).await;
         assert_eq!(response.status(), 303, "the switch is recorded");
