@@ -1,8 +1,11 @@
 //! Signing in and out: password (Argon2id), then the TOTP code or a recovery code — or, at the
 //! first sign-in, enrolment of the authenticator app from a QR code. Every failure counts
-//! towards the account's and the client network's throttle and is logged with `SECURITY`.
+//! towards the back-off of the account (or its second factor) and of the client network
+//! ([`super::throttle`]); while one waits, attempts are refused with 429 unchecked. Failures,
+//! back-offs and refusals are logged with `SECURITY` (never the address typed or the password).
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
@@ -12,14 +15,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
 use super::accounts::{self, AccountRow};
 use super::error::{AdminError, parse_form};
 use super::session::{self, AdminSession, SessionRow, Stage, check_csrf_token, set_cookie, with_cookie};
-use super::throttle::{self, Policy};
+use super::throttle::{self, Admission, Failure, Key, KeyKind};
 use super::totp::{self, SecretBox};
-use crate::crypto::{random_token, token_hash};
+use crate::crypto::random_token;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::render;
 use crate::http::rate_limit::network_of;
@@ -47,7 +51,8 @@ struct LoginPage<'a> {
     email: &'a str,
     error: Option<&'a str>,
     notice: Option<&'a str>,
-    lockout_minutes: Option<u64>,
+    /// Seconds left of a back-off, when the attempt was refused.
+    wait_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -66,7 +71,7 @@ fn login_cookie(state: &AppState, value: &str) -> HeaderValue {
 
 fn login_page(state: &AppState, status: StatusCode, email: &str, error: Option<&str>, notice: Option<&str>) -> Response {
     let token = random_token(24);
-    let page = LoginPage { csrf_token: &token, email, error, notice, lockout_minutes: None };
+    let page = LoginPage { csrf_token: &token, email, error, notice, wait_secs: None };
     with_cookie(render(status, &page), login_cookie(state, &token))
 }
 
@@ -94,53 +99,67 @@ struct LoginForm {
     csrf_token: String,
 }
 
-/// Keys of the throttle: the account (by a hash of the typed address, so unknown addresses are
-/// throttled too and no address is stored) and the client's network.
-fn throttle_keys(email: &str, ip: IpAddr) -> [(String, Policy); 2] {
-    [
-        (format!("account:{}", token_hash(&email.trim().to_lowercase())), throttle::ACCOUNT),
-        (format!("network:{}", network_of(ip)), throttle::NETWORK),
-    ]
+/// Keys of the password step: the typed account and the client's network.
+fn password_keys(email: &str, ip: IpAddr) -> [Key; 2] {
+    [Key::account(email), Key::network(ip)]
 }
 
-/// The longest wait any of the keys is under.
-async fn lockout(state: &AppState, keys: &[(String, Policy)]) -> Result<Option<std::time::Duration>, AdminError> {
-    let mut longest = None;
-    for (key, _) in keys {
-        if let Some(wait) = throttle::locked_for(&state.db, key).await? {
-            longest = Some(longest.map_or(wait, |l: std::time::Duration| l.max(wait)));
-        }
-    }
-    Ok(longest)
+/// Keys of the second-factor step. Not the account key: a guesser without the password must not
+/// be able to hold up the real operator's code once the password is through.
+fn second_factor_keys(admin_id: i64, ip: IpAddr) -> [Key; 2] {
+    [Key::second_factor(admin_id), Key::network(ip)]
 }
 
-fn locked_response(state: &AppState, wait: std::time::Duration, admin_id: Option<i64>, ip: IpAddr) -> Response {
+/// The answer while a key waits: 429, `Retry-After` and the sign-in page saying how many seconds
+/// to wait; the password or code is not checked.
+fn backoff_response(state: &AppState, wait: Duration, kind: KeyKind, admin_id: Option<i64>, ip: IpAddr) -> Response {
+    let wait_secs = wait.as_secs_f64().ceil().max(1.0) as u64;
     tracing::warn!(
         category = "SECURITY",
-        event = "admin_sign_in_locked",
+        event = "admin_sign_in_refused",
+        key_kind = kind.as_str(),
         admin_id,
         client_network = network_of(ip),
-        wait_secs = wait.as_secs(),
-        "SECURITY admin sign-in refused during lockout"
+        wait_secs,
+        "SECURITY admin sign-in refused during back-off, not checked"
     );
+    metrics::counter!("nfa_admin_sign_in_refused_total", "key_kind" => kind.as_str()).increment(1);
     let token = random_token(24);
-    let page =
-        LoginPage { csrf_token: &token, email: "", error: None, notice: None, lockout_minutes: Some(wait.as_secs().div_ceil(60).max(1)) };
+    let page = LoginPage { csrf_token: &token, email: "", error: None, notice: None, wait_secs: Some(wait_secs) };
     let mut response = with_cookie(render(StatusCode::TOO_MANY_REQUESTS, &page), login_cookie(state, &token));
-    if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait_secs));
     response
 }
 
-/// Counts a failed attempt against every key and logs it; logs a lockout when one starts.
-async fn record_failure(
-    state: &AppState,
-    keys: &[(String, Policy)],
-    admin_id: Option<i64>,
-    ip: IpAddr,
-    stage: &'static str,
-) -> Result<(), AdminError> {
+/// Refuses the attempt if a key waits (counting the refusal against the network, see
+/// [`throttle::admit`]).
+async fn refusal(state: &AppState, keys: &[Key], admin_id: Option<i64>, ip: IpAddr) -> Result<Option<Response>, AdminError> {
+    match throttle::admit(&state.db, keys, OffsetDateTime::now_utc()).await? {
+        Admission::Check => Ok(None),
+        Admission::Refused { wait, kind, network_failure } => {
+            if let Some(Failure { failures, wait: Some(network_wait) }) = network_failure {
+                log_backoff(KeyKind::Network, failures, network_wait, admin_id, ip);
+            }
+            Ok(Some(backoff_response(state, wait, kind, admin_id, ip)))
+        }
+    }
+}
+
+fn log_backoff(kind: KeyKind, failures: i32, wait: Duration, admin_id: Option<i64>, ip: IpAddr) {
+    tracing::warn!(
+        category = "SECURITY",
+        event = "admin_sign_in_backoff",
+        key_kind = kind.as_str(),
+        failures,
+        admin_id,
+        client_network = network_of(ip),
+        wait_secs = wait.as_secs(),
+        "SECURITY admin sign-in back-off started after repeated failures"
+    );
+}
+
+/// Counts a failed check against every key and logs it; logs each back-off it starts.
+async fn record_failure(state: &AppState, keys: &[Key], admin_id: Option<i64>, ip: IpAddr, stage: &'static str) -> Result<(), AdminError> {
     metrics::counter!("nfa_admin_sign_in_failures_total", "stage" => stage).increment(1);
     tracing::warn!(
         category = "SECURITY",
@@ -150,17 +169,9 @@ async fn record_failure(
         client_network = network_of(ip),
         "SECURITY admin sign-in failed"
     );
-    for (key, policy) in keys {
-        if let Some(wait) = throttle::fail(&state.db, key, *policy).await? {
-            tracing::warn!(
-                category = "SECURITY",
-                event = "admin_sign_in_lockout",
-                key_kind = key.split(':').next().unwrap_or_default(),
-                admin_id,
-                client_network = network_of(ip),
-                wait_secs = wait.as_secs(),
-                "SECURITY admin sign-in locked after repeated failures"
-            );
+    for (kind, failure) in throttle::fail_all(&state.db, keys, OffsetDateTime::now_utc()).await? {
+        if let Some(wait) = failure.wait {
+            log_backoff(kind, failure.failures, wait, admin_id, ip);
         }
     }
     Ok(())
@@ -178,11 +189,11 @@ async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: H
     let form: LoginForm = parse_form(&body)?;
     let cookie = crate::http::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     check_csrf_token(&state, &headers, &cookie, &form.csrf_token)?;
-    let keys = throttle_keys(&form.email, ip);
+    let keys = password_keys(&form.email, ip);
     let account = accounts::find_by_email(&state.db, &form.email).await?;
     let admin_id = account.as_ref().map(|a| a.id);
-    if let Some(wait) = lockout(&state, &keys).await? {
-        return Ok(locked_response(&state, wait, admin_id, ip));
+    if let Some(refused) = refusal(&state, &keys, admin_id, ip).await? {
+        return Ok(refused);
     }
     let hash = match &account {
         Some(account) => account.password_hash.clone(),
@@ -244,12 +255,12 @@ struct CodeForm {
 }
 
 /// A code posted by a half-signed-in session: the session, its account, the form and the
-/// throttle keys, once the CSRF token and the lockout have been checked.
+/// throttle keys, once the CSRF token and the back-off have been checked.
 struct CodeSubmission {
     row: SessionRow,
     account: AccountRow,
     form: CodeForm,
-    keys: [(String, Policy); 2],
+    keys: [Key; 2],
 }
 
 async fn code_submission(
@@ -264,17 +275,19 @@ async fn code_submission(
     };
     let form: CodeForm = parse_form(body)?;
     check_csrf_token(state, headers, &row.csrf_token, &form.csrf_token)?;
-    let keys = throttle_keys(&account.email, ip);
-    if let Some(wait) = lockout(state, &keys).await? {
-        return Ok(Err(locked_response(state, wait, Some(account.id), ip)));
+    let keys = second_factor_keys(account.id, ip);
+    if let Some(refused) = refusal(state, &keys, Some(account.id), ip).await? {
+        return Ok(Err(refused));
     }
     Ok(Ok(CodeSubmission { row, account, form, keys }))
 }
 
-/// Replaces the half-signed-in session with a fully signed-in one (new id, new token).
-async fn promote(state: &AppState, row: &SessionRow, account: &AccountRow, keys: &[(String, Policy)]) -> Result<String, AdminError> {
+/// Replaces the half-signed-in session with a fully signed-in one (new id, new token) and clears
+/// the account's back-off (its password and second-factor counts; the network's stays).
+async fn promote(state: &AppState, row: &SessionRow, account: &AccountRow) -> Result<String, AdminError> {
     session::revoke(&state.db, row.id).await?;
-    throttle::clear(&state.db, &keys[0].0).await?;
+    throttle::clear(&state.db, &Key::account(&account.email).name).await?;
+    throttle::clear(&state.db, &Key::second_factor(account.id).name).await?;
     let token = session::start(&state.db, account.id, Stage::Active).await?;
     tracing::info!(event = "admin_signed_in", admin_id = account.id, role = %account.role, "admin signed in");
     Ok(token)
@@ -316,7 +329,7 @@ async fn submit_totp(
         record_failure(&state, &keys, Some(account.id), ip, "second_factor").await?;
         return Ok(render(StatusCode::UNAUTHORIZED, &TotpPage { csrf_token: &row.csrf_token, error: Some(BAD_CODE) }));
     }
-    let token = promote(&state, &row, &account, &keys).await?;
+    let token = promote(&state, &row, &account).await?;
     Ok(with_cookie(Redirect::to("/admin").into_response(), set_cookie(&state, Some(&token))))
 }
 
@@ -397,7 +410,7 @@ async fn submit_enrol(
     accounts::enrol(&state.db, account.id, sealed, step, &codes).await?;
     super::audit::record(&state.db, Some(&account.user()), "admin.enrol_totp", &format!("admin:{}", account.id), serde_json::json!({}))
         .await?;
-    let token = promote(&state, &row, &account, &keys).await?;
+    let token = promote(&state, &row, &account).await?;
     // Shown once, on this response only (no-store); never stored in the clear.
     Ok(with_cookie(render(StatusCode::OK, &RecoveryCodesPage { codes }), set_cookie(&state, Some(&token))))
 }

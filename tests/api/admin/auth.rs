@@ -1,4 +1,5 @@
-//! Sign-in with password and TOTP, enrolment, recovery codes, sessions, CSRF and lockout.
+//! Sign-in with password and TOTP, enrolment, recovery codes, sessions and CSRF (the back-off is
+//! in `backoff.rs`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -32,10 +33,6 @@ fn token_of(set_cookie: &str) -> String {
 /// A request carrying exactly this admin cookie (as a stolen or stale cookie would).
 async fn get_with_cookie(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
     crate::helpers::client().get(app.url(path)).header("cookie", format!("nfa_admin={token}")).send().await.expect("GET")
-}
-
-async fn sql(app: &TestApp, statement: &str) {
-    with_pool!(&app.db, |pool| sqlx::query(sqlx::AssertSqlSafe(statement.to_string())).execute(pool).await.map(|_| ()).expect("sql"));
 }
 
 async fn count(app: &TestApp, query: &str) -> i64 {
@@ -187,38 +184,6 @@ on_both_backends! {
         assert_eq!(response.status(), 403);
         assert!(admin.get_html("/admin").await.contains(&admin.email), "still signed in");
     }
-
-    async fn repeated_failures_lock_the_account_for_a_growing_but_bounded_time(app) {
-        create_admin(&app, "ops@example.jp", Role::Operator).await;
-        for attempt in 1..=5 {
-            let (_, response) = password_step(&app, "ops@example.jp", "wrong password here").await;
-            assert_eq!(response.status(), 401, "attempt {attempt}");
-        }
-        // Locked: even the right password is refused, with a Japanese message and Retry-After.
-        let (_, response) = password_step(&app, "ops@example.jp", PASSWORD).await;
-        assert_eq!(response.status(), 429);
-        let retry_after: u64 = response.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
-        assert!((1..=60).contains(&retry_after), "first wait is a minute: {retry_after}");
-        assert!(response.text().await.expect("body").contains("サインインを一時的に制限しています"));
-        // The wait passes; one more failure doubles it, but never past 15 minutes.
-        sql(&app, "UPDATE admin_sign_in_throttle SET locked_until = NULL").await;
-        let (_, response) = password_step(&app, "ops@example.jp", "wrong password here").await;
-        assert_eq!(response.status(), 401);
-        let (_, response) = password_step(&app, "ops@example.jp", PASSWORD).await;
-        let retry_after: u64 = response.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
-        assert!((61..=120).contains(&retry_after), "second wait is two minutes: {retry_after}");
-        sql(&app, "UPDATE admin_sign_in_throttle SET failures = 40, locked_until = NULL WHERE key LIKE 'account:%'").await;
-        let (_, response) = password_step(&app, "ops@example.jp", "wrong password here").await;
-        assert_eq!(response.status(), 401);
-        let (_, response) = password_step(&app, "ops@example.jp", PASSWORD).await;
-        let retry_after: u64 = response.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
-        assert!(retry_after <= 15 * 60, "capped at 15 minutes: {retry_after}");
-        // Once the wait is over the owner gets in, and the count starts again.
-        sql(&app, "UPDATE admin_sign_in_throttle SET locked_until = NULL").await;
-        let admin = first_sign_in(&app, "ops@example.jp").await;
-        assert_eq!(admin.get("/admin").await.status(), 200);
-        assert_eq!(count(&app, "SELECT COUNT(*) FROM admin_sign_in_throttle WHERE key LIKE 'account:%'").await, 0);
-    }
 }
 
 /// Sets every admin session's idle time and age, in seconds.
@@ -313,6 +278,35 @@ async fn cli_creates_accounts_from_stdin_and_failed_sign_ins_are_security_logged
     };
     assert!(line.contains("SECURITY"), "{line}");
     assert!(!line.contains("viewer@example.jp") && !line.contains("canary-wrong-password"), "no address or password in logs: {line}");
+    // More failures start a back-off, and attempts during it are refused: both logged likewise.
+    let mut token = csrf_token(&response.text().await.expect("body"));
+    let (mut backoff, mut refused) = (None, None);
+    for _ in 0..15 {
+        let response = browser
+            .post(format!("http://{address}/admin/login"))
+            .form(&[("email", "viewer@example.jp"), ("password", "canary-wrong-password"), ("csrf_token", token.as_str())])
+            .send()
+            .await
+            .expect("POST");
+        assert!(response.status() == 401 || response.status() == 429, "{}", response.status());
+        token = csrf_token(&response.text().await.expect("body"));
+        while let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            if line.contains("admin_sign_in_backoff") {
+                backoff = Some(line);
+            } else if line.contains("admin_sign_in_refused") {
+                refused = Some(line);
+            }
+        }
+        if backoff.is_some() && refused.is_some() {
+            break;
+        }
+    }
+    for line in [backoff.expect("a back-off logged"), refused.expect("a refusal logged")] {
+        let json: serde_json::Value = serde_json::from_str(&line).expect("JSON log");
+        assert_eq!(json["category"], "SECURITY", "{line}");
+        assert!(json["wait_secs"].as_u64().is_some_and(|s| s >= 1), "{line}");
+        assert!(!line.contains("viewer@example.jp") && !line.contains("canary-wrong-password"), "no address or password in logs: {line}");
+    }
     let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
     let _ = server.wait();
 }

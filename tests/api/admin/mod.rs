@@ -2,6 +2,7 @@
 
 mod access;
 mod auth;
+mod backoff;
 mod dashboard;
 mod deletion;
 mod export;
