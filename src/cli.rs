@@ -313,8 +313,13 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             match crate::purge::run_exclusive(&db, &retention, dry_run).await? {
                 Some(report) => {
                     crate::purge::record(&report);
-                    println!("{}（保持期間: フロー {} 日、メール {} 日、集計 {} 日）", if dry_run { "削除される行数" } else { "削除した行数" },
-                        retention.flows.as_secs() / 86400, retention.mail.as_secs() / 86400, retention.analytics.as_secs() / 86400);
+                    println!(
+                        "{}（保持期間: フロー {} 日、メール {} 日、集計 {} 日）",
+                        if dry_run { "削除される行数" } else { "削除した行数" },
+                        retention.flows.as_secs() / 86400,
+                        retention.mail.as_secs() / 86400,
+                        retention.analytics.as_secs() / 86400
+                    );
                     for (table, n) in &report.tables {
                         println!("  {table:<24} {n:>8}");
                     }

@@ -104,10 +104,8 @@ async fn count(db: &Db, r: &Registrant) -> Result<Counts, sqlx::Error> {
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE lower(recipient) = $1").bind(&r.email).fetch_one(pool).await?;
         let mail_throttle: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM mail_throttle WHERE email = $1").bind(&r.email).fetch_one(pool).await?;
-        let audit_comments: i64 = sqlx::query_scalar(if is_pg { AUDIT_COMMENTS_PG } else { AUDIT_COMMENTS_SQLITE })
-            .bind(r.id)
-            .fetch_one(pool)
-            .await?;
+        let audit_comments: i64 =
+            sqlx::query_scalar(if is_pg { AUDIT_COMMENTS_PG } else { AUDIT_COMMENTS_SQLITE }).bind(r.id).fetch_one(pool).await?;
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(Counts {
             users: 1,
@@ -122,8 +120,7 @@ async fn count(db: &Db, r: &Registrant) -> Result<Counts, sqlx::Error> {
 }
 
 /// Audit records about the registration that carry a comment.
-const AUDIT_COMMENTS_PG: &str =
-    "SELECT COUNT(*) FROM audit_log WHERE detail->>'user_id' = $1::text AND COALESCE(detail->>'comment', '') NOT IN ('', '[削除依頼により削除]')";
+const AUDIT_COMMENTS_PG: &str = "SELECT COUNT(*) FROM audit_log WHERE detail->>'user_id' = $1::text AND COALESCE(detail->>'comment', '') NOT IN ('', '[削除依頼により削除]')";
 const AUDIT_COMMENTS_SQLITE: &str = "SELECT COUNT(*) FROM audit_log WHERE json_extract(detail, '$.user_id') = $1 \
      AND COALESCE(json_extract(detail, '$.comment'), '') NOT IN ('', '[削除依頼により削除]')";
 

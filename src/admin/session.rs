@@ -166,12 +166,12 @@ pub async fn purge_expired(db: &Db) -> Result<u64, sqlx::Error> {
     let now = OffsetDateTime::now_utc();
     with_pool!(db, |pool| {
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM admin_sessions WHERE {EXPIRED}")))
-        .bind(now - IDLE_TIMEOUT)
-        .bind(now - ABSOLUTE_TIMEOUT)
-        .bind(now - SECOND_FACTOR_TIMEOUT)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
+            .bind(now - IDLE_TIMEOUT)
+            .bind(now - ABSOLUTE_TIMEOUT)
+            .bind(now - SECOND_FACTOR_TIMEOUT)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
     })
 }
 

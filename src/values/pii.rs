@@ -44,7 +44,11 @@ fn emails(text: &str) -> Vec<(usize, usize)> {
     for (at, _) in text.match_indices('@') {
         let start = text[..at].char_indices().rev().take_while(|(_, c)| is_email_char(*c)).last().map_or(at, |(i, _)| i);
         let rest = &text[at + 1..];
-        let len = rest.char_indices().take_while(|(_, c)| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').last().map_or(0, |(i, c)| i + c.len_utf8());
+        let len = rest
+            .char_indices()
+            .take_while(|(_, c)| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+            .last()
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let domain = rest[..len].trim_end_matches('.');
         if start < at && domain.contains('.') && !domain.starts_with('.') {
             found.push((start, at + 1 + domain.len()));
@@ -170,7 +174,8 @@ mod tests {
     #[test]
     fn ordinary_comments_pass() {
         let values = registrant();
-        for comment in ["倉庫に在庫を確認済み", "提供地域内と確認（営業部）", "在庫 3 台を確保", "2026年12月4日に承認", "太い文字"] {
+        for comment in ["倉庫に在庫を確認済み", "提供地域内と確認（営業部）", "在庫 3 台を確保", "2026年12月4日に承認", "太い文字"]
+        {
             assert_eq!(find(comment, &values), None, "{comment}");
         }
     }
