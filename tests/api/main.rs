@@ -20,3 +20,4 @@ mod registration;
 mod replica;
 mod runbook;
 mod smtp_sink;
+mod stock;
