@@ -224,8 +224,10 @@ async fn ops(command: OpsCommand, config: &Config) -> anyhow::Result<ExitCode> {
                     println!("  {}  {:>6}件", day.day, day.registrations);
                 }
                 println!(
-                    "登録完了率（セッションベース、直近{days}日）: {:.2}%（完了 {} ／ セッション {}）",
-                    completion.completion_rate, completion.completed, completion.total_sessions
+                    "登録完了率（セッションベース、直近{days}日）: {}（完了 {} ／ セッション {}）",
+                    completion.rate_text(),
+                    completion.completed,
+                    completion.total_sessions
                 );
             }
         }

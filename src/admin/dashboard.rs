@@ -302,7 +302,7 @@ async fn dashboard(
         chart_height: CHART_HEIGHT,
         baseline: PLOT_BOTTOM,
         bar_width: BAR_WIDTH,
-        completion_rate: format!("{:.2}", completion.completion_rate),
+        completion_rate: completion.rate_text(),
         completion_completed: grouped(completion.completed),
         completion_total: grouped(completion.total_sessions),
         funnel,

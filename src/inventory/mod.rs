@@ -1,5 +1,5 @@
 //! InventoryAPI: stock per plan. Embedded provider: counts in the app's own database
-//! (`plan_stock`), reserved inside the registration's transaction. HTTP provider:
+//! (`plan_stock`, striped over slots: `stock`), reserved inside the registration's transaction. HTTP provider:
 //! `INVENTORY_API_URL` (contract in docs/external-apis.openapi.json).
 //!
 //! When the API cannot answer (down, breaker open, or the operator forced the fallback), plans
@@ -15,6 +15,10 @@ use crate::catalog::Catalog;
 use crate::db::Db;
 use crate::external::{Api, ExternalError, HttpApi, Provider};
 use crate::with_pool;
+
+pub mod stock;
+
+pub use stock::{StockSlots, seed_stock};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -71,20 +75,6 @@ impl EmbeddedInventory {
     pub fn new(db: Db) -> EmbeddedInventory {
         EmbeddedInventory { db }
     }
-}
-
-/// Puts each catalogue plan into `plan_stock` with its initial stock, once; later restarts keep
-/// the current counts.
-pub async fn seed_stock(db: &Db, catalog: &Catalog) -> Result<(), sqlx::Error> {
-    for plan in &catalog.plans {
-        with_pool!(db, |pool| sqlx::query("INSERT INTO plan_stock (plan_id, stock) VALUES ($1, $2) ON CONFLICT (plan_id) DO NOTHING")
-            .bind(&plan.id)
-            .bind(i64::from(plan.initial_stock))
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
-    }
-    Ok(())
 }
 
 impl InventoryApi for EmbeddedInventory {
@@ -168,22 +158,6 @@ impl Api<dyn InventoryApi> {
     pub async fn reserve(&self, plan_id: &str, reference: &str) -> Result<Reservation, ExternalError> {
         self.guard.call(self.provider.reserve(plan_id, reference)).await
     }
-}
-
-/// Reserves one unit of `plan_id` in the embedded stock, through any executor (the transaction
-/// of the registration or of the operator's approval). Returns the units left, or `None` when
-/// none were: `stock > 0` plus the `CHECK (stock >= 0)` make overselling impossible under any
-/// concurrency.
-#[macro_export]
-macro_rules! reserve_stock {
-    ($executor:expr, $plan_id:expr, $now:expr) => {
-        sqlx::query_scalar::<_, i64>(
-            "UPDATE plan_stock SET stock = stock - 1, updated_at = $1 WHERE plan_id = $2 AND stock > 0 RETURNING CAST(stock AS BIGINT)",
-        )
-        .bind($now)
-        .bind($plan_id)
-        .fetch_optional($executor)
-    };
 }
 
 #[cfg(test)]

@@ -151,7 +151,7 @@ async fn business(db: &Db) -> Result<Vec<Check>, sqlx::Error> {
     checks.push(check(
         "登録完了率",
         true,
-        format!("{:.2}%（完了 {} / セッション {}、直近1日）", completion.completion_rate, completion.completed, completion.total_sessions),
+        format!("{}（完了 {} / セッション {}、直近1日）", completion.rate_text(), completion.completed, completion.total_sessions),
     ));
     let (reviews, pending, failed, oldest) = stats::queues(db).await?;
     checks.push(check("手動確認待ち", reviews == 0, format!("{reviews}件（/admin の確認待ちで対応してください）")));

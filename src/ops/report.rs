@@ -98,8 +98,10 @@ pub async fn build(db: &Db, days: i32, prometheus_url: Option<&str>) -> Result<S
     ));
     let _ = write!(
         html,
-        "<h2>登録完了率</h2><p><strong>{:.2}%</strong>（完了 {} ／ セッション {}）</p>",
-        completion.completion_rate, completion.completed, completion.total_sessions
+        "<h2>登録完了率</h2><p><strong>{}</strong>（完了 {} ／ セッション {}）</p>",
+        completion.rate_text(),
+        completion.completed,
+        completion.total_sessions
     );
     let steps = [
         ("開始", funnel.started),

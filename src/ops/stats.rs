@@ -18,8 +18,17 @@ pub struct DayCount {
 pub struct Completion {
     pub completed: i64,
     pub total_sessions: i64,
-    /// Percent, rounded to 2 decimals as the runbook's query does.
-    pub completion_rate: f64,
+    /// Percent, rounded to 2 decimals as the runbook's query does; `None` (JSON `null`) for a
+    /// period without sessions, where the rate is undefined rather than 0 % (the runbook's
+    /// `NULLIF(COUNT(*), 0)` form gives NULL there too).
+    pub completion_rate: Option<f64>,
+}
+
+impl Completion {
+    /// The rate as people read it: `66.67%`, or `—` when there were no sessions.
+    pub fn rate_text(&self) -> String {
+        self.completion_rate.map_or_else(|| "—".to_string(), |rate| format!("{rate:.2}%"))
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -91,7 +100,7 @@ pub async fn completion_rate(db: &Db, days: i32) -> Result<Completion, sqlx::Err
             .await?
         }
     };
-    let rate = if total > 0 { (completed as f64 * 10000.0 / total as f64).round() / 100.0 } else { 0.0 };
+    let rate = (total > 0).then(|| (completed as f64 * 10000.0 / total as f64).round() / 100.0);
     Ok(Completion { completed, total_sessions: total, completion_rate: rate })
 }
 

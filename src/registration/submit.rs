@@ -9,7 +9,7 @@ use time::macros::format_description;
 use super::flow::Flow;
 use super::steps::{Rules, recheck};
 use crate::db::is_unique_violation;
-use crate::inventory::Reservation;
+use crate::inventory::{Reservation, StockSlots};
 use crate::mail;
 use crate::region::RegionCheck;
 use crate::state::AppState;
@@ -129,14 +129,14 @@ async fn claim_and_register(state: &AppState, flow: &Flow, region_status: &str) 
             // The same writes a new registration makes (a row, the stock row, the flow's link),
             // so the answer's timing does not tell a registered address from a new one.
             sqlx::query("INSERT INTO duplicate_signups (created_at) VALUES ($1)").bind(now).execute(&mut *tx).await?;
-            sqlx::query("UPDATE plan_stock SET updated_at = updated_at WHERE plan_id = $1").bind(plan_id).execute(&mut *tx).await?;
+            StockSlots::touch_slot(&mut *tx, plan_id).await?;
             sqlx::query("UPDATE user_sessions SET user_id = NULL WHERE id = $1").bind(flow.id).execute(&mut *tx).await?;
             tx.commit().await?;
             return Ok(Outcome::Registered { number, newly: false });
         };
         match apis.inventory.reserve(plan_id, &number).await {
             Ok(Reservation::InDatabase) => {
-                if crate::reserve_stock!(&mut *tx, plan_id, now).await?.is_none() {
+                if !StockSlots::reserve_unit(&mut *tx, plan_id, now).await? {
                     tx.rollback().await?;
                     return Ok(Outcome::SoldOut);
                 }

@@ -1,10 +1,10 @@
-//! Logging: one JSON object per line on stdout (production), or tracing's human-readable format
-//! for local runs.
+//! Logging: one JSON object per line on stdout (production), or a human-readable `key=value` format
+//! (`text`) for local runs.
 //!
-//! The JSON layer adds the request being served (`request_id`, `method`, `path`, kept in a
-//! task-local, `context`) to each line logged while serving it, at the top level,
-//! where log queries such as the runbook's `filter-log-events` find them. Spans are not used: their
-//! fields would not appear in the lines.
+//! Both formats add the request being served (`request_id`, `method`, `path`, kept in a
+//! task-local, `context`) to each line logged while serving it: at the top level in JSON, where
+//! log queries such as the runbook's `filter-log-events` find them, and at the end of a text line.
+//! Spans are not used: their fields would not appear in the lines.
 
 use std::io::Write;
 
@@ -20,6 +20,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 pub mod context;
 pub mod redact;
+mod text;
 
 use crate::config::LogFormat;
 use crate::json::push_json_string;
@@ -30,7 +31,11 @@ pub fn init(format: LogFormat) {
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
         LogFormat::Json => registry.with(JsonLayer).try_init(),
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_target(false)).try_init(),
+        LogFormat::Text => {
+            // Colour only on a terminal: escape codes in a file or a pipe would split `key=value`.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            registry.with(tracing_subscriber::fmt::layer().with_ansi(ansi).event_format(text::TextFormat)).try_init()
+        }
     };
 }
 

@@ -21,3 +21,4 @@ mod registration;
 mod replica;
 mod runbook;
 mod smtp_sink;
+mod stock;

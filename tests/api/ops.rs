@@ -35,6 +35,29 @@ on_both_backends! {
         assert!(text.contains("日次登録数") && text.contains("66.67%"), "{text}");
     }
 
+    async fn ops_stats_shows_a_dash_for_the_rate_of_a_period_without_sessions(app) {
+        // A registration eight days ago: outside the one-day period, which has no sessions at all.
+        app.register("old@example.jp").await;
+        let long_ago = time::OffsetDateTime::now_utc() - time::Duration::days(8);
+        normal_form_app::with_pool!(&app.db, |pool| {
+            sqlx::query("UPDATE user_sessions SET created_at = $1").bind(long_ago).execute(pool).await.map(|done| done.rows_affected())
+        })
+        .expect("age the session");
+        let (code, out) = ops(&app, &["stats", "--days", "1", "--json"]);
+        assert_eq!(code, 0, "{out}");
+        let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(json["completion"]["total_sessions"], 0);
+        assert!(json["completion"]["completion_rate"].is_null(), "{out}");
+        let (code, text) = ops(&app, &["stats", "--days", "1"]);
+        assert_eq!(code, 0, "{text}");
+        let line = text.lines().find(|l| l.starts_with("登録完了率")).expect("the rate's line");
+        assert!(line.contains(": —（完了 0 ／ セッション 0）"), "{line}");
+        assert!(!text.contains("NaN") && !text.contains("0.00%"), "{text}");
+        // The daily check says the same instead of failing.
+        let (_, daily) = ops(&app, &["daily", "--url", &app.url(""), "--json"]);
+        assert!(daily.contains("—（完了 0 / セッション 0"), "{daily}");
+    }
+
     async fn ops_daily_passes_on_a_healthy_system_and_flags_a_degraded_one(app) {
         let (code, out) = ops(&app, &["daily", "--url", &app.url(""), "--json"]);
         let checks: serde_json::Value = serde_json::from_str(&out).expect("json");

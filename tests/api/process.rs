@@ -11,13 +11,18 @@ const BIN: &str = env!("CARGO_BIN_EXE_normal-form-app");
 /// Starts `normal-form-app serve` on a free port with SQLite in a temp folder; returns the child,
 /// its address and a channel of its stdout lines.
 fn serve(extra: &[(&str, &str)]) -> (Child, String, mpsc::Receiver<String>, tempfile::TempDir) {
+    serve_logging("json", extra)
+}
+
+/// `serve` with `LOG_FORMAT` set to `format` (`json` or `text`).
+fn serve_logging(format: &str, extra: &[(&str, &str)]) -> (Child, String, mpsc::Receiver<String>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut command = Command::new(BIN);
     command
         .arg("serve")
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("DATA_DIR", dir.path())
-        .env("LOG_FORMAT", "json")
+        .env("LOG_FORMAT", format)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (k, v) in extra {
@@ -35,6 +40,13 @@ fn serve(extra: &[(&str, &str)]) -> (Child, String, mpsc::Receiver<String>, temp
     });
     let mut address = None;
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        if format == "text" {
+            if line.contains("event=\"listening\"") {
+                address = text_field(&line, "address");
+                break;
+            }
+            continue;
+        }
         let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
         if json["event"] == "listening" {
             address = json["address"].as_str().map(str::to_string);
@@ -42,6 +54,16 @@ fn serve(extra: &[(&str, &str)]) -> (Child, String, mpsc::Receiver<String>, temp
         }
     }
     (child, address.expect("server reported its address"), rx, dir)
+}
+
+/// The value of `key=value` or `key="value"` in a text log line.
+fn text_field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!(" {key}="))? + key.len() + 2;
+    let rest = &line[start..];
+    Some(match rest.strip_prefix('"') {
+        Some(quoted) => quoted[..quoted.find('"')?].to_string(),
+        None => rest.split(' ').next()?.to_string(),
+    })
 }
 
 fn sigterm(child: &Child) {
@@ -163,6 +185,38 @@ fn security_events_carry_the_id_and_path_of_their_request() {
     assert_eq!((limited["request_id"].as_str(), limited["path"].as_str()), (Some(limited_id.as_str()), Some("/register/customer")));
     assert_eq!(limited["category"], "SECURITY");
     assert_ne!(csrf_id, limited_id);
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+}
+
+/// `LOG_FORMAT=text` carries the same request fields as JSON on the lines logged inside a request.
+#[test]
+fn text_logs_carry_the_request_on_lines_logged_while_serving_it() {
+    let (mut child, address, lines, _dir) = serve_logging("text", &[]);
+    let post = format!(
+        "POST /register/customer HTTP/1.1\r\nHost: {address}\r\nOrigin: http://{address}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=b"
+    );
+    let (status, request_id) = send(&address, &post);
+    assert!(status.contains(" 403 "), "{status}");
+    let csrf = loop {
+        let line = lines.recv_timeout(Duration::from_secs(5)).expect("a csrf_failure line");
+        if line.contains("event=\"csrf_failure\"") {
+            break line;
+        }
+    };
+    assert!(csrf.contains(" WARN ") && csrf.contains("category=\"SECURITY\""), "{csrf}");
+    assert_eq!(text_field(&csrf, "request_id").as_deref(), Some(request_id.as_str()), "{csrf}");
+    assert_eq!(text_field(&csrf, "method").as_deref(), Some("POST"), "{csrf}");
+    assert_eq!(text_field(&csrf, "path").as_deref(), Some("/register/customer"), "{csrf}");
+    assert!(!csrf.contains('\x1b'), "no colour codes in a pipe: {csrf}");
+    // The access-log line names the same request in the same form.
+    let completed = loop {
+        let line = lines.recv_timeout(Duration::from_secs(5)).expect("the access-log line");
+        if line.contains("event=\"request_completed\"") {
+            break line;
+        }
+    };
+    assert_eq!(text_field(&completed, "request_id").as_deref(), Some(request_id.as_str()), "{completed}");
     sigterm(&child);
     assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
 }

@@ -148,3 +148,24 @@ async fn every_sql_block_in_docs_runbook_runs() {
         psql(&url, &runnable);
     }
 }
+
+/// docs/runbook.md's `NULLIF(COUNT(*), 0)` form of the completion rate: on a day without sessions
+/// it answers with an empty (NULL) rate where the 基本手順書's form fails with division by zero;
+/// with sessions it gives the same figures.
+#[tokio::test]
+async fn the_runbooks_nullif_completion_rate_survives_a_day_without_sessions() {
+    let runbook = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runbook.md")).expect("docs/runbook.md");
+    let nullif = runbook
+        .split("```sql\n")
+        .filter_map(|rest| rest.split("```").next())
+        .find(|block| block.contains("NULLIF(COUNT(*), 0)"))
+        .expect("the NULLIF form is in docs/runbook.md");
+    let url = fresh_postgres_database().await;
+    migrate(&url);
+    let failed = Command::new("psql").args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-At", "-c", COMPLETION]).output().expect("psql");
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("division by zero"), "the original form fails without sessions");
+    assert_eq!(psql(&url, nullif).last().expect("a row"), &["0", "0", ""]);
+    psql(&url, "INSERT INTO user_sessions (token_hash, csrf_token) VALUES ('t1', 'c'), ('t2', 'c'), ('t3', 'c')");
+    assert_eq!(psql(&url, nullif).last(), psql(&url, COMPLETION).last());
+    assert_eq!(psql(&url, nullif).last().expect("a row"), &["0", "3", "0.00"]);
+}

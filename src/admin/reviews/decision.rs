@@ -15,7 +15,7 @@ use crate::admin::actor::{AdminUser, Role};
 use crate::admin::error::{AdminError, parse_form};
 use crate::admin::reason::{self, Entered, REVIEW};
 use crate::admin::session::AdminSession;
-use crate::inventory::Reservation;
+use crate::inventory::{Reservation, StockSlots};
 use crate::mail::{self, OutgoingMail};
 use crate::state::AppState;
 use crate::{insert_audit, insert_outbox, with_pool};
@@ -213,10 +213,11 @@ pub async fn apply_decision(
             match reservation {
                 Ok(Reservation::InDatabase) => {
                     // The submit's own reservation statement.
-                    let Some(left) = crate::reserve_stock!(&mut *tx, &subject.plan_id, now).await? else {
+                    if !StockSlots::reserve_unit(&mut *tx, &subject.plan_id, now).await? {
                         tx.rollback().await?;
                         return Ok(Err(Refusal::OutOfStock));
-                    };
+                    }
+                    let left = StockSlots::units_left(&mut *tx, &subject.plan_id).await?.unwrap_or(0);
                     stock_before = Some(left + 1);
                     stock_after = Some(left);
                     reserved_by = Some("embedded");

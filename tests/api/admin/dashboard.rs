@@ -85,7 +85,7 @@ on_both_backends! {
         assert!(!html.contains("style="), "CSP allows no inline styles");
 
         // 登録完了率: 5 flows since yesterday, 2 of them with a registered address.
-        assert_eq!(by_id(&html, "completion-rate"), "40.00");
+        assert_eq!(by_id(&html, "completion-rate"), "40.00%");
         assert_eq!(by_id(&html, "completion-total"), "5");
         assert_eq!(by_id(&html, "completion-completed"), "2");
 
