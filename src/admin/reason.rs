@@ -171,7 +171,8 @@ mod tests {
         assert_eq!((note_only.code, note_only.text(DELETION)), ("other", "問い合わせ #77".to_string()));
         let refused = check(REVIEW, Entered { code: "duplicate", note: "やまだ たろう様から電話" }, Some("x"), &v).expect_err("refused");
         assert!(refused.contains("個人情報（フリガナ）"), "{refused}");
-        let refused = check(DELETION, Entered { code: "erasure_request", note: "連絡先 taro@example.jp" }, Some("x"), &v).expect_err("refused");
+        let refused =
+            check(DELETION, Entered { code: "erasure_request", note: "連絡先 taro@example.jp" }, Some("x"), &v).expect_err("refused");
         assert!(refused.contains("メールアドレス"), "{refused}");
         assert!(check(REVIEW, Entered { code: "other", note: &"あ".repeat(MAX_NOTE + 1) }, Some("x"), &v).is_err());
     }

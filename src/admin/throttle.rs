@@ -42,8 +42,7 @@ pub const ACCOUNT: Policy = Policy { free_failures: 5, first_wait: Duration::fro
 pub const NETWORK: Policy = Policy { free_failures: 10, first_wait: Duration::from_secs(1), max_wait: Duration::from_secs(15 * 60) };
 /// Codes typed by someone who got past the password: only the password's owner (or whoever has
 /// it) can fail here, so it backs off hard too.
-pub const SECOND_FACTOR: Policy =
-    Policy { free_failures: 5, first_wait: Duration::from_secs(1), max_wait: Duration::from_secs(15 * 60) };
+pub const SECOND_FACTOR: Policy = Policy { free_failures: 5, first_wait: Duration::from_secs(1), max_wait: Duration::from_secs(15 * 60) };
 /// Failures older than this are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -192,12 +191,14 @@ pub async fn fail(db: &Db, key: &str, policy: Policy, now: OffsetDateTime) -> Re
     let wait = policy.wait_after(failures);
     if let Some(wait) = wait {
         with_pool!(db, |pool| {
-            sqlx::query("UPDATE admin_sign_in_throttle SET locked_until = $1 WHERE key = $2 AND (locked_until IS NULL OR locked_until < $1)")
-                .bind(now + wait)
-                .bind(key)
-                .execute(pool)
-                .await
-                .map(|_| ())
+            sqlx::query(
+                "UPDATE admin_sign_in_throttle SET locked_until = $1 WHERE key = $2 AND (locked_until IS NULL OR locked_until < $1)",
+            )
+            .bind(now + wait)
+            .bind(key)
+            .execute(pool)
+            .await
+            .map(|_| ())
         })?;
     }
     Ok(Failure { failures, wait })
