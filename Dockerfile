@@ -29,6 +29,7 @@ RUN cargo fetch --locked
 # that src/address/routes.rs embeds). tests/ and examples/ are auto-discovered targets, so leaving
 # them out is fine for `cargo build --bin`. A new include_str!/include_bytes!/migrate! path must be
 # added here: scripts/ci/check-container.sh fails when one is missing.
+COPY build.rs ./
 COPY src ./src
 COPY templates ./templates
 COPY static ./static
