@@ -31,8 +31,6 @@ export PYTHONDONTWRITEBYTECODE=1
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUNBOOK="${1:-$REPO_ROOT/../shared/spec/operations-runbook.md}"
-MOTO_VERSION="5.2.1"
-AWSCLI_VERSION="1.45.11"
 
 if [ ! -f "$RUNBOOK" ]; then
   echo "check-runbook-aws-commands: runbook not found at $RUNBOOK; nothing checked"
@@ -51,53 +49,27 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- tools
 
-PY_SCRIPTS="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')" || {
+# shellcheck source=scripts/ci/aws-emulator.sh
+source "$REPO_ROOT/scripts/ci/aws-emulator.sh" || {
   echo "check-runbook-aws-commands: python3 is required" >&2
   exit 2
 }
-case ":$PATH:" in *":$PY_SCRIPTS:"*) ;; *) PATH="$PATH:$PY_SCRIPTS" ;; esac
-export PATH
-pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@"; }
-if ! python3 -c 'import moto, moto.server, flask, flask_cors' 2>/dev/null; then
-  echo "# installing moto[server]==$MOTO_VERSION"
-  pip_install "moto[server]==$MOTO_VERSION" || echo "# warning: could not install moto; checking the parse only"
-fi
-if ! command -v aws >/dev/null 2>&1; then
-  echo "# installing awscli==$AWSCLI_VERSION"
-  pip_install "awscli==$AWSCLI_VERSION" || {
-    echo "check-runbook-aws-commands: the aws CLI is missing and could not be installed" >&2
-    exit 2
-  }
-  hash -r
-fi
+install_moto || echo "# warning: could not install moto; checking the parse only"
+install_awscli || {
+  echo "check-runbook-aws-commands: the aws CLI is missing and could not be installed" >&2
+  exit 2
+}
 
 # ---------------------------------------------------------------- emulator
 
-unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE
-: >"$WORK/aws-config"
-: >"$WORK/aws-credentials"
-export AWS_CONFIG_FILE="$WORK/aws-config" AWS_SHARED_CREDENTIALS_FILE="$WORK/aws-credentials"
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-export AWS_DEFAULT_REGION=ap-northeast-1 AWS_REGION=ap-northeast-1 AWS_EC2_METADATA_DISABLED=true
-
-MOTO_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+isolate_aws_env
+MOTO_PORT="$(free_port)"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 EMULATOR=no
 if python3 -c 'import moto.server' 2>/dev/null; then
   python3 -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
   MOTO_PID=$!
-  if python3 - "$AWS_ENDPOINT_URL/moto-api/" <<'PY'; then EMULATOR=yes; fi
-import sys, time, urllib.request, urllib.error
-end = time.time() + 30
-while time.time() < end:
-    try:
-        urllib.request.urlopen(sys.argv[1], timeout=2); sys.exit(0)
-    except urllib.error.HTTPError:
-        sys.exit(0)
-    except Exception:
-        time.sleep(0.2)
-sys.exit(1)
-PY
+  if wait_http "$AWS_ENDPOINT_URL/moto-api/" 30; then EMULATOR=yes; fi
 fi
 
 STREAM="ecs/app/0f1e2d3c4b5a69788796a5b4c3d2e1f0"

@@ -23,8 +23,6 @@ export PYTHONDONTWRITEBYTECODE=1
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DEPLOY="$REPO_ROOT/scripts/deploy.sh"
-MOTO_VERSION="5.2.1"
-AWSCLI_VERSION="1.45.11"
 T0=$SECONDS
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/deploy-moto-test.XXXXXX")"
@@ -56,50 +54,15 @@ finish() {
 
 # ---------------------------------------------------------------- tools
 
-pip_install() {
-  python3 -m pip install --quiet --disable-pip-version-check "$@"
-}
-PY_SCRIPTS="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
-case ":$PATH:" in *":$PY_SCRIPTS:"*) ;; *) PATH="$PATH:$PY_SCRIPTS" ;; esac
-export PATH
-
-if ! python3 -c 'import moto, moto.server, flask, flask_cors' 2>/dev/null; then
-  echo "# installing moto[server]==$MOTO_VERSION"
-  pip_install "moto[server]==$MOTO_VERSION" || { not_ok "install moto[server]==$MOTO_VERSION"; finish; }
-fi
-if ! command -v aws >/dev/null 2>&1; then
-  echo "# installing awscli==$AWSCLI_VERSION"
-  pip_install "awscli==$AWSCLI_VERSION" || { not_ok "install awscli==$AWSCLI_VERSION"; finish; }
-  hash -r
-fi
+# shellcheck source=scripts/ci/aws-emulator.sh
+source "$REPO_ROOT/scripts/ci/aws-emulator.sh" || { not_ok "python3 is required"; finish; }
+install_moto || { not_ok "install moto[server]==$MOTO_VERSION"; finish; }
+install_awscli || { not_ok "install awscli==$AWSCLI_VERSION"; finish; }
 echo "# moto $(python3 -c 'import moto; print(moto.__version__)'), $(aws --version 2>&1)"
 
 # ---------------------------------------------------------------- isolated AWS environment
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_http() { # wait_http URL SECONDS
-  python3 - "$1" "$2" <<'PY'
-import sys, time, urllib.request, urllib.error
-url, limit = sys.argv[1], float(sys.argv[2])
-end = time.time() + limit
-while time.time() < end:
-    try:
-        urllib.request.urlopen(url, timeout=2)
-        sys.exit(0)
-    except urllib.error.HTTPError:
-        sys.exit(0)
-    except Exception:
-        time.sleep(0.2)
-sys.exit(1)
-PY
-}
-
-unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE
-: >"$WORK/aws-config"
-: >"$WORK/aws-credentials"
-export AWS_CONFIG_FILE="$WORK/aws-config" AWS_SHARED_CREDENTIALS_FILE="$WORK/aws-credentials"
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-export AWS_DEFAULT_REGION=ap-northeast-1 AWS_REGION=ap-northeast-1 AWS_EC2_METADATA_DISABLED=true
+isolate_aws_env
 
 MOTO_PORT="$(free_port)"
 MOTO_ECS_SERVICE_RUNNING=2 python3 -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
